@@ -1,0 +1,1 @@
+//! Alibaba Cloud wire formats shared by the refresher and the fakes.

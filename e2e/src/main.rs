@@ -1,0 +1,3 @@
+fn main() {
+    println!("acr-conformance {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,3 @@
+fn main() {
+    println!("fake-acr {}", env!("CARGO_PKG_VERSION"));
+}

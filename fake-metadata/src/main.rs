@@ -1,0 +1,3 @@
+fn main() {
+    println!("fake-metadata {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,1 @@
+//! The reference refresher for Alibaba Cloud Container Registry pull credentials.
