@@ -6,4 +6,4 @@ pub mod token;
 
 pub use client::{AcrClient, AcrClientSettings, Instance, SignatureVersion};
 pub use error::AcrError;
-pub use token::{Edition, RegistryToken, TokenKey};
+pub use token::{Edition, RegistryToken, TokenKey, edition_name};

@@ -4,21 +4,13 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-/// Which ACR product issues a token: the two editions use different APIs and registry hosts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Edition {
-    /// Personal Edition: ROA `GET /tokens` (cr 2016-06-07), hosts `registry[-vpc].<region>.aliyuncs.com`.
-    Personal,
-    /// Enterprise Edition: RPC `GetAuthorizationToken` (cr 2018-12-01), hosts `<name>-registry[-vpc].<region>.cr.aliyuncs.com`.
-    Enterprise,
-}
+pub use crate::registry_domain::Edition;
 
-impl fmt::Display for Edition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Edition::Personal => "personal",
-            Edition::Enterprise => "enterprise",
-        })
+/// Lower-case edition name for logs, metrics labels and Events.
+pub fn edition_name(edition: Edition) -> &'static str {
+    match edition {
+        Edition::Personal => "personal",
+        Edition::Enterprise => "enterprise",
     }
 }
 
@@ -56,8 +48,8 @@ impl TokenKey {
 impl fmt::Display for TokenKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.instance_id {
-            Some(id) => write!(f, "{}/{}/{}", self.edition, self.region, id),
-            None => write!(f, "{}/{}", self.edition, self.region),
+            Some(id) => write!(f, "{}/{}/{}", edition_name(self.edition), self.region, id),
+            None => write!(f, "{}/{}", edition_name(self.edition), self.region),
         }
     }
 }
