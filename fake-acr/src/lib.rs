@@ -1,1 +1,170 @@
-//! fake-acr
+//! fake-acr: a faithful fake of Alibaba Cloud Container Registry — the ACR OpenAPI with real
+//! signature checks, the Registry v2 token service, and Registry v2 itself — on one listener that
+//! serves every host by its Host header.
+//!
+//! Modules:
+//! - `settings`: the world (regions, instances, repositories, principals, policies) and defaults.
+//! - `hosts`: host names served and what each one designates.
+//! - `openapi`: `GetAuthorizationToken` (EE and Personal), `ListInstance`, `ListInstanceEndpoint`.
+//! - `registry`: Registry v2 pulls and the token endpoint.
+//! - `tokens`: self-validating registry passwords and bearer JWTs.
+//! - `policy`: RAM policy evaluation with wildcards.
+//! - `images`: deterministic demo images (OCI and Docker schema 2).
+//! - `admin`: faults, request log, clock offset, token lifetime; the admin HTTP API.
+//! - `tls`: the generated test CA and serving certificate.
+//! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
+//! - `server` (private): the listener and Host dispatch.
+
+pub mod admin;
+pub mod hosts;
+pub mod images;
+mod openapi;
+pub mod policy;
+mod registry;
+mod server;
+pub mod settings;
+#[cfg(feature = "testcontainers")]
+pub mod testcontainers;
+pub mod tls;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use admin::{Admin, FaultRule, LogEntry};
+pub use openapi::KNOWN_ACTIONS;
+pub use registry::service_of;
+pub use settings::Settings;
+
+/// Why fake-acr could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings are inconsistent.
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    /// A listener could not be bound.
+    #[error("fake-acr: cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address asked for.
+        addr: SocketAddr,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// TLS material could not be generated.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// Entry point: `FakeAcr::start(Settings::default())`.
+pub struct FakeAcr;
+
+/// A running fake-acr; stops serving when dropped.
+pub struct Running {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    admin: Admin,
+    scheme: &'static str,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl FakeAcr {
+    /// Binds the main and admin listeners and starts serving on the current Tokio runtime.
+    pub async fn start(settings: Settings) -> Result<Running, Error> {
+        settings.validate()?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let admin_listen = settings.admin_listen;
+        let admin_listener =
+            tokio::net::TcpListener::bind(admin_listen)
+                .await
+                .map_err(|source| Error::Bind {
+                    addr: admin_listen,
+                    source,
+                })?;
+        let admin_addr = admin_listener.local_addr().map_err(|source| Error::Bind {
+            addr: admin_listen,
+            source,
+        })?;
+        let host_names: Vec<String> = hosts::all(&settings).into_iter().map(|(h, _)| h).collect();
+        let (ca_pem, acceptor) = if settings.plain_http {
+            (String::new(), None)
+        } else {
+            let material = tls::generate(&host_names)?;
+            (
+                material.ca_pem,
+                Some(tokio_rustls::TlsAcceptor::from(material.server_config)),
+            )
+        };
+        let admin = Admin::new(
+            settings.faults.clone(),
+            settings.token_lifetime_secs,
+            ca_pem,
+            host_names,
+        );
+        let scheme = if settings.plain_http { "http" } else { "https" };
+        let app = Arc::new(server::App::new(settings, admin.clone(), addr.port()));
+        let main_task = tokio::spawn(server::serve(listener, app, acceptor));
+        let router = admin::router(admin.clone());
+        let admin_task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin_listener, router).await {
+                tracing::error!(error = %e, "fake-acr admin listener stopped");
+            }
+        });
+        Ok(Running {
+            addr,
+            admin_addr,
+            admin,
+            scheme,
+            tasks: vec![main_task, admin_task],
+        })
+    }
+}
+
+impl Running {
+    /// Address of the main listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL for `host` (`https://cr.cn-hangzhou.aliyuncs.com:PORT`); resolve the host name to
+    /// [`Running::addr`] (reqwest `resolve`, a hosts file) to reach it.
+    pub fn endpoint_for(&self, host: &str) -> String {
+        format!("{}://{host}:{}", self.scheme, self.addr.port())
+    }
+
+    /// The test CA (PEM) clients must trust; empty in plain-HTTP mode.
+    pub fn ca_pem(&self) -> &str {
+        self.admin.ca_pem()
+    }
+
+    /// Run-time controls: faults, request log, clock, token lifetime, reset.
+    pub fn admin(&self) -> Admin {
+        self.admin.clone()
+    }
+
+    /// Base URL of the admin HTTP API.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    /// Every host name served.
+    pub fn hosts(&self) -> Vec<String> {
+        self.admin.hosts().to_vec()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,3 +1,90 @@
-fn main() {
-    println!("fake-acr {}", env!("CARGO_PKG_VERSION"));
+//! fake-acr binary: flags > environment > config file > defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use fake_acr::{FakeAcr, Settings};
+
+/// A faithful fake of Alibaba Cloud Container Registry (OpenAPI, token service, Registry v2).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Main listener (OpenAPI, registries, token service) [default: 127.0.0.1:0]
+    #[arg(long, env = "FAKE_ACR_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Admin API listener [default: 127.0.0.1:0]
+    #[arg(long, env = "FAKE_ACR_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
+    /// YAML or JSON settings file (see README)
+    #[arg(long, env = "FAKE_ACR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Shared secret validating fake-metadata's STS credentials [default: acs-wire's DEFAULT_ACCOUNT_SECRET]
+    #[arg(long, env = "FAKE_ACR_ACCOUNT_SECRET", hide_env_values = true)]
+    account_secret: Option<String>,
+    /// Write the generated test CA certificate (PEM) to this file
+    #[arg(long, env = "FAKE_ACR_TLS_CA_OUT")]
+    tls_ca_out: Option<PathBuf>,
+    /// Lifetime of issued registry passwords, e.g. 1h, 15m, 30s [default: 1h]
+    #[arg(long, env = "FAKE_ACR_TOKEN_LIFETIME", value_parser = fake_acr::settings::parse_duration_secs)]
+    token_lifetime: Option<u64>,
+    /// Serve plain HTTP instead of HTTPS
+    #[arg(long, env = "FAKE_ACR_PLAIN_HTTP")]
+    plain_http: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut settings = match &cli.config {
+        Some(path) => match Settings::from_file(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Settings::default(),
+    };
+    if let Some(v) = cli.listen {
+        settings.listen = v;
+    }
+    if let Some(v) = cli.admin_listen {
+        settings.admin_listen = v;
+    }
+    if let Some(v) = cli.account_secret {
+        settings.account_secret = v;
+    }
+    if let Some(v) = cli.token_lifetime {
+        settings.token_lifetime_secs = v;
+    }
+    if cli.plain_http {
+        settings.plain_http = true;
+    }
+    let running = match FakeAcr::start(settings).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(path) = &cli.tls_ca_out
+        && let Err(e) = std::fs::write(path, running.ca_pem())
+    {
+        eprintln!("fake-acr: writing the test CA to {}: {e}", path.display());
+        return ExitCode::from(1);
+    }
+    // One parseable line for supervisors and tests: where we listen.
+    println!(
+        "fake-acr listening on {} admin {}",
+        running.addr(),
+        running.admin_url()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    ExitCode::SUCCESS
 }

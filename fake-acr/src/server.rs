@@ -1,0 +1,304 @@
+//! The main listener: TLS (or plain HTTP), HTTP/1.1, dispatch by Host header to the OpenAPI,
+//! the registries and the token service; faults and the request log wrap every request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::admin::{Admin, FaultEffect, LogEntry};
+use crate::hosts::{self, Target};
+use crate::images::Image;
+use crate::settings::Settings;
+use crate::tokens::TokenKeys;
+
+/// A fully read request.
+pub(crate) struct Req {
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub raw_query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response plus what the log should say about it.
+pub(crate) struct Outcome {
+    pub response: Response<Full<Bytes>>,
+    pub action: String,
+    pub principal: Option<String>,
+    pub result: String,
+}
+
+/// Shared state of the serving side.
+pub(crate) struct App {
+    pub settings: Settings,
+    pub keys: TokenKeys,
+    pub admin: Admin,
+    /// (registry target key, repository) → image.
+    pub images: HashMap<(String, String), Image>,
+    /// `https` or `http`.
+    pub scheme: &'static str,
+    /// `:port` suffix for URLs we advertise (empty for the scheme's default port).
+    pub port_suffix: String,
+}
+
+impl App {
+    pub fn new(settings: Settings, admin: Admin, port: u16) -> Self {
+        let mut images = HashMap::new();
+        for r in &settings.regions {
+            for repo in &r.personal_repositories {
+                images.insert(
+                    (format!("personal:{}", r.id), repo.name.clone()),
+                    Image::demo(&repo.name),
+                );
+            }
+        }
+        for i in &settings.instances {
+            for repo in &i.repositories {
+                images.insert(
+                    (format!("instance:{}", i.id), repo.name.clone()),
+                    Image::demo(&format!("{}/{}", i.id, repo.name)),
+                );
+            }
+        }
+        let scheme = if settings.plain_http { "http" } else { "https" };
+        let port = settings.advertised_port.unwrap_or(port);
+        let default_port = if settings.plain_http { 80 } else { 443 };
+        let port_suffix = if port == default_port {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
+        Self {
+            keys: TokenKeys::new(&settings.account_secret),
+            settings,
+            admin,
+            images,
+            scheme,
+            port_suffix,
+        }
+    }
+}
+
+pub(crate) fn region_of(target: &Target) -> &str {
+    match target {
+        Target::OpenApi { region }
+        | Target::PersonalRegistry { region }
+        | Target::TokenService { region }
+        | Target::InstanceRegistry { region, .. } => region,
+    }
+}
+
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: String,
+    content_type: &str,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// Serves connections from `listener` until the task is aborted.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { handle(app, req).await }
+            });
+            let builder = hyper::server::conn::http1::Builder::new();
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection(TokioIo::new(s), service).await;
+                    }
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
+        });
+    }
+}
+
+/// Error that makes hyper drop the connection without an answer (the `drop` fault).
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by a fault rule")]
+pub(crate) struct Dropped;
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or_default()
+        .to_owned();
+    let host = hosts::strip_port(&host).to_ascii_lowercase();
+    let body = match Limited::new(body, 1 << 20).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                String::new(),
+                "text/plain",
+            ));
+        }
+    };
+    let req = Req {
+        method: parts.method.as_str().to_owned(),
+        host: host.clone(),
+        path: parts.uri.path().to_owned(),
+        raw_query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let Some(target) = hosts::resolve(&app.settings, &host) else {
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{{\"Code\":\"InvalidHost\",\"Message\":\"fake-acr does not serve host {host:?}\"}}"
+            ),
+            "application/json;charset=utf-8",
+        ));
+    };
+    let region = region_of(&target).to_owned();
+    let action = match &target {
+        Target::OpenApi { .. } => crate::openapi::action_name(&req),
+        _ => crate::registry::action_name(&req, &target),
+    };
+    if let Some((latency, effect)) = app
+        .admin
+        .match_fault(&action, Some(&region), &host, &req.path)
+    {
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        if let Some(effect) = effect {
+            let is_openapi = matches!(target, Target::OpenApi { .. });
+            let (response, result, status) = match effect {
+                FaultEffect::Drop => {
+                    app.admin
+                        .record(log_entry(&app, &host, &region, &action, None, "Dropped", 0));
+                    return Err(Dropped);
+                }
+                FaultEffect::Throttle if is_openapi => {
+                    let r = crate::openapi::error_response(
+                        &req,
+                        StatusCode::BAD_REQUEST,
+                        "Throttling.User",
+                        "Request was denied due to user flow control.",
+                    );
+                    (r, "Throttling.User".to_owned(), 400)
+                }
+                FaultEffect::Throttle => {
+                    let r = crate::registry::error_response(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "TOOMANYREQUESTS",
+                        "too many requests",
+                    );
+                    (r, "TOOMANYREQUESTS".to_owned(), 429)
+                }
+                FaultEffect::Error { status, code } => {
+                    let st =
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let r = if is_openapi {
+                        crate::openapi::error_response(
+                            &req,
+                            st,
+                            &code,
+                            "injected by a fake-acr fault rule",
+                        )
+                    } else {
+                        crate::registry::error_response(
+                            st,
+                            &code,
+                            "injected by a fake-acr fault rule",
+                        )
+                    };
+                    (r, code, status)
+                }
+            };
+            app.admin.record(log_entry(
+                &app, &host, &region, &action, None, &result, status,
+            ));
+            return Ok(response);
+        }
+    }
+    let outcome = match &target {
+        Target::OpenApi { region } => crate::openapi::handle(&app, &req, region, action),
+        _ => crate::registry::handle(&app, &req, &target, action),
+    };
+    let status = outcome.response.status().as_u16();
+    app.admin.record(log_entry(
+        &app,
+        &host,
+        &region,
+        &outcome.action,
+        outcome.principal.clone(),
+        &outcome.result,
+        status,
+    ));
+    Ok(outcome.response)
+}
+
+fn log_entry(
+    app: &App,
+    host: &str,
+    region: &str,
+    action: &str,
+    principal: Option<String>,
+    result: &str,
+    status: u16,
+) -> LogEntry {
+    LogEntry {
+        time: app.admin.now().to_rfc3339(),
+        host: host.to_owned(),
+        region: Some(region.to_owned()),
+        action: action.to_owned(),
+        principal,
+        result: result.to_owned(),
+        status,
+    }
+}

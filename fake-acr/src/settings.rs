@@ -1,0 +1,302 @@
+//! Settings: regions, instances, namespaces, repositories, principals and RAM policies, token
+//! lifetime, listeners. `Settings::default()` is the documented default world (README).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything fake-acr needs to know at start-up. A config file (YAML or JSON) deserialises
+/// into this; missing fields take the defaults.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the main listener (OpenAPI + registries + token service).
+    pub listen: SocketAddr,
+    /// Address of the admin API listener.
+    pub admin_listen: SocketAddr,
+    /// Shared secret that validates fake-metadata's STS credentials and keys fake-acr's tokens.
+    pub account_secret: String,
+    /// Serve plain HTTP instead of HTTPS.
+    pub plain_http: bool,
+    /// Port written into token realms; `None` = the main listener's port (omitted if 443/80).
+    pub advertised_port: Option<u16>,
+    /// Lifetime of issued registry passwords, in seconds (never beyond the STS expiry).
+    pub token_lifetime_secs: u64,
+    /// Lifetime of Registry v2 bearer JWTs, in seconds (the real service: 600).
+    pub bearer_lifetime_secs: u64,
+    /// Allowed |client clock − server clock| for signed requests, in seconds.
+    pub max_clock_skew_secs: i64,
+    /// Regions served; each has a Personal Edition registry and OpenAPI endpoint.
+    pub regions: Vec<Region>,
+    /// Enterprise Edition instances.
+    pub instances: Vec<Instance>,
+    /// Static AccessKey pairs accepted besides STS credentials.
+    pub access_keys: Vec<AccessKey>,
+    /// RAM policies, first match by principal wins.
+    pub policies: Vec<Policy>,
+    /// Faults active from start-up.
+    pub faults: Vec<crate::admin::FaultRule>,
+}
+
+/// A region and its Personal Edition namespaces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// Region id, e.g. `cn-hangzhou`.
+    pub id: String,
+    /// Personal Edition repositories, `namespace/name`.
+    #[serde(default)]
+    pub personal_repositories: Vec<Repository>,
+}
+
+/// An Enterprise Edition instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// `cri-…`.
+    pub id: String,
+    /// Name: the registry host is `<name>-registry.<region>.cr.aliyuncs.com`.
+    pub name: String,
+    /// Region id.
+    pub region: String,
+    /// Repositories, `namespace/name`.
+    #[serde(default)]
+    pub repositories: Vec<Repository>,
+}
+
+/// A repository with deterministic demo images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repository {
+    /// `namespace/name`.
+    pub name: String,
+    /// Anonymous pulls allowed.
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// A static AccessKey pair (a RAM user).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    /// AccessKeyId.
+    pub id: String,
+    /// AccessKeySecret.
+    pub secret: String,
+    /// Principal name, `user/<name>`.
+    pub principal: String,
+}
+
+impl fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("principal", &self.principal)
+            .finish()
+    }
+}
+
+/// A RAM policy: which actions a principal may call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Principal pattern (`role/<RoleName>`, `user/<name>`; `*` wildcards).
+    pub principal: String,
+    /// Allowed actions (`cr:Get*`, `cr:PullRepository`; `*` wildcards).
+    pub actions: Vec<String>,
+}
+
+/// The static AccessKeyId configured by default (principal `user/ci`).
+pub const DEFAULT_STATIC_ACCESS_KEY_ID: &str = "LTAI5tFakeAcrStaticKey01";
+/// Its AccessKeySecret — a published test value, not a secret.
+pub const DEFAULT_STATIC_ACCESS_KEY_SECRET: &str = "fake-acr-static-secret-0123456789";
+
+fn repos(ns: &str) -> Vec<Repository> {
+    vec![
+        Repository {
+            name: format!("{ns}/private-app"),
+            public: false,
+        },
+        Repository {
+            name: format!("{ns}/public-app"),
+            public: true,
+        },
+    ]
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            account_secret: acs_wire::sts::DEFAULT_ACCOUNT_SECRET.to_owned(),
+            plain_http: false,
+            advertised_port: None,
+            token_lifetime_secs: 3600,
+            bearer_lifetime_secs: 600,
+            max_clock_skew_secs: 15 * 60,
+            regions: ["cn-hangzhou", "cn-beijing"]
+                .iter()
+                .map(|r| Region {
+                    id: (*r).to_owned(),
+                    personal_repositories: repos("demo"),
+                })
+                .collect(),
+            instances: vec![
+                Instance {
+                    id: "cri-hzdemo0000000001".into(),
+                    name: "demo-hz".into(),
+                    region: "cn-hangzhou".into(),
+                    repositories: repos("team"),
+                },
+                Instance {
+                    id: "cri-bjdemo0000000001".into(),
+                    name: "demo-bj".into(),
+                    region: "cn-beijing".into(),
+                    repositories: repos("team"),
+                },
+            ],
+            access_keys: vec![AccessKey {
+                id: DEFAULT_STATIC_ACCESS_KEY_ID.into(),
+                secret: DEFAULT_STATIC_ACCESS_KEY_SECRET.into(),
+                principal: "user/ci".into(),
+            }],
+            policies: vec![Policy {
+                principal: "*".into(),
+                actions: vec![
+                    "cr:Get*".into(),
+                    "cr:List*".into(),
+                    "cr:PullRepository".into(),
+                ],
+            }],
+            faults: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
+            .field("account_secret", &"<redacted>")
+            .field("plain_http", &self.plain_http)
+            .field("token_lifetime_secs", &self.token_lifetime_secs)
+            .field("regions", &self.regions)
+            .field("instances", &self.instances)
+            .field("access_keys", &self.access_keys)
+            .field("policies", &self.policies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a settings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("fake-acr config {path}: cannot read: {source}")]
+    Read {
+        /// File path.
+        path: String,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML/JSON for [`Settings`].
+    #[error("fake-acr config {path}: {source}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// Parser error (names the field and line).
+        source: serde_yaml::Error,
+    },
+    /// A value is inconsistent.
+    #[error("fake-acr settings: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Reads a YAML or JSON config file; absent fields keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let s: Settings = serde_yaml::from_str(&text).map_err(|source| SettingsError::Parse {
+            path: shown,
+            source,
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks the cross-field rules: known regions for instances, non-zero lifetimes.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.token_lifetime_secs == 0 {
+            return Err(SettingsError::Invalid(
+                "token_lifetime_secs must be at least 1".into(),
+            ));
+        }
+        for i in &self.instances {
+            if !self.regions.iter().any(|r| r.id == i.region) {
+                return Err(SettingsError::Invalid(format!(
+                    "instance {} is in region {}, which is not in regions",
+                    i.id, i.region
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The token lifetime as a Duration.
+    pub fn token_lifetime(&self) -> Duration {
+        Duration::from_secs(self.token_lifetime_secs)
+    }
+}
+
+/// Parses `90`, `90s`, `15m`, `1h` into seconds.
+pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m or 1h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration_secs("1h"), Ok(3600));
+        assert_eq!(parse_duration_secs("15m"), Ok(900));
+        assert_eq!(parse_duration_secs("7"), Ok(7));
+        assert!(parse_duration_secs("1 hour").is_err());
+    }
+
+    #[test]
+    fn file_overrides_only_given_fields_and_is_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, "token_lifetime_secs: 30\n").unwrap();
+        let s = Settings::from_file(&p).unwrap();
+        assert_eq!(s.token_lifetime_secs, 30);
+        assert_eq!(s.regions.len(), 2);
+        std::fs::write(&p, "token_lifetim: 30\n").unwrap();
+        let err = Settings::from_file(&p).unwrap_err().to_string();
+        assert!(err.contains("token_lifetim"), "{err}");
+        let dbg = format!("{:?}", Settings::default());
+        assert!(!dbg.contains(DEFAULT_STATIC_ACCESS_KEY_SECRET));
+        assert!(!dbg.contains(acs_wire::sts::DEFAULT_ACCOUNT_SECRET));
+    }
+}
