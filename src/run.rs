@@ -1,0 +1,460 @@
+//! `acr-refresher run`: the refresher as a long-running process (in a Pod, or outside the
+//! cluster with `--kubeconfig`). Wires the clients, the HTTP endpoints, leader election and the
+//! controller; the logic lives in the modules it calls.
+//!
+//! Settings: command-line flag > environment variable > default (`--help` lists them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use clap::Args;
+
+use crate::acr::{AcrClient, AcrClientSettings, SignatureVersion};
+use crate::controller::{self, ConfigOutcome, ControllerParts, ControllerSettings};
+use crate::credentials::{
+    EcsMetadataClient, EcsMetadataSettings, SharedCredentials, StaticAccessKey, ecs_metadata,
+};
+use crate::desired::DEFAULT_SECRET_NAME;
+use crate::leader_election::{LeaderElector, LeaseSettings};
+use crate::metrics::Metrics;
+use crate::telemetry::{self, LogFormat};
+use crate::token_cache::{FetchToken, RenewalPolicy, TokenCache};
+
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::duration::parse(text).map_err(|e| e.to_string())
+}
+
+fn resolve_entry(text: &str) -> Result<(String, SocketAddr), String> {
+    let (host, address) = text.split_once('=').ok_or_else(|| {
+        format!("'{text}' is not HOST=ADDRESS (e.g. cr.cn-hangzhou.aliyuncs.com=127.0.0.1)")
+    })?;
+    let ip: std::net::IpAddr = address
+        .trim()
+        .parse()
+        .map_err(|e| format!("'{address}' in '{text}' is not an IP address: {e}"))?;
+    // reqwest keeps the URL's port; the port here is unused.
+    Ok((host.trim().to_owned(), SocketAddr::new(ip, 0)))
+}
+
+/// Settings of `acr-refresher run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Kubeconfig file; without it, the in-cluster ServiceAccount (or $KUBECONFIG) is used.
+    #[arg(long, env = "ACR_REFRESHER_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The node's region; read from ECS metadata (region-id) when not given.
+    #[arg(long, env = "ACR_REFRESHER_REGION")]
+    pub region: Option<String>,
+    /// ECS metadata endpoint.
+    #[arg(long, env = ecs_metadata::ENDPOINT_ENV, default_value = ecs_metadata::DEFAULT_ENDPOINT)]
+    pub metadata_endpoint: String,
+    /// RAM role name; discovered from the metadata server when not given.
+    #[arg(long, env = ecs_metadata::ROLE_ENV)]
+    pub metadata_role: Option<String>,
+    /// Require ECS metadata hardened mode (no plain-mode fallback).
+    #[arg(long, env = ecs_metadata::IMDSV1_DISABLED_ENV, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub imdsv1_disabled: bool,
+    /// Per-request timeout of metadata calls (Go duration).
+    #[arg(long, env = "ACR_REFRESHER_METADATA_TIMEOUT", default_value = "2s", value_parser = duration)]
+    pub metadata_timeout: Duration,
+    /// Use a static AccessKey from this Secret (NAMESPACE/NAME, keys access-key-id and
+    /// access-key-secret) instead of the RAM role, e.g. kube-system/alibaba-addon-secret.
+    #[arg(long, env = "ACR_REFRESHER_ACCESS_KEY_SECRET")]
+    pub access_key_secret: Option<String>,
+    /// ACR OpenAPI endpoint template; {region} is replaced.
+    #[arg(long, env = "ACR_REFRESHER_ENDPOINT_TEMPLATE", default_value = crate::acr::client::DEFAULT_ENDPOINT_TEMPLATE)]
+    pub endpoint_template: String,
+    /// Extra PEM CA bundle trusted for ACR endpoints (for test CAs).
+    #[arg(long, env = "ACR_REFRESHER_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Send requests for HOST to ADDRESS (like curl --resolve; the URL's port is kept). Repeatable;
+    /// the environment variable takes a comma-separated list.
+    #[arg(long = "resolve", env = "ACR_REFRESHER_RESOLVE", value_delimiter = ',', value_parser = resolve_entry)]
+    pub resolve: Vec<(String, SocketAddr)>,
+    /// Request signature for ACR calls.
+    #[arg(
+        long,
+        env = "ACR_REFRESHER_SIGNATURE",
+        value_enum,
+        default_value = "v3"
+    )]
+    pub signature: SignatureVersion,
+    /// Per-request timeout of ACR calls (Go duration).
+    #[arg(long, env = "ACR_REFRESHER_ACR_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub acr_timeout: Duration,
+    /// Attempts per ACR call on 5xx, throttling and connection errors.
+    #[arg(long, env = "ACR_REFRESHER_ACR_ATTEMPTS", default_value_t = 4)]
+    pub acr_attempts: u32,
+    /// Minimum time between two renewals of one token (bounds a threshold >= lifetime).
+    #[arg(long, env = "ACR_REFRESHER_MIN_RENEWAL_INTERVAL", default_value = "10s", value_parser = duration)]
+    pub min_renewal_interval: Duration,
+    /// Longest backoff between failed renewals of one token.
+    #[arg(long, env = "ACR_REFRESHER_MAX_RETRY_INTERVAL", default_value = "1m", value_parser = duration)]
+    pub max_retry_interval: Duration,
+    /// Namespace of the configuration ConfigMap.
+    #[arg(long, env = "ACR_REFRESHER_CONFIG_NAMESPACE", default_value = crate::config::CONFIGMAP_NAMESPACE)]
+    pub config_namespace: String,
+    /// Name of the configuration ConfigMap.
+    #[arg(long, env = "ACR_REFRESHER_CONFIG_NAME", default_value = crate::config::CONFIGMAP_NAME)]
+    pub config_name: String,
+    /// Name of the pull Secret written into each served namespace.
+    #[arg(long, env = "ACR_REFRESHER_SECRET_NAME", default_value = DEFAULT_SECRET_NAME)]
+    pub secret_name: String,
+    /// How long discovered instance domains are reused.
+    #[arg(long, env = "ACR_REFRESHER_DISCOVERY_INTERVAL", default_value = "10m", value_parser = duration)]
+    pub discovery_interval: Duration,
+    /// Longest time between two reconciles of a served namespace (safety net).
+    #[arg(long, env = "ACR_REFRESHER_RESYNC_INTERVAL", default_value = "5m", value_parser = duration)]
+    pub resync_interval: Duration,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "ACR_REFRESHER_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Elect a leader on a Lease (turn off only for a single replica outside the cluster).
+    #[arg(long, env = "ACR_REFRESHER_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (the Pod's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "kube-system")]
+    pub lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(
+        long,
+        env = "ACR_REFRESHER_LEASE_NAME",
+        default_value = "acr-refresher"
+    )]
+    pub lease_name: String,
+    /// Lease validity without renewal (Go duration).
+    #[arg(long, env = "ACR_REFRESHER_LEASE_DURATION", default_value = "15s", value_parser = duration)]
+    pub lease_duration: Duration,
+    /// This replica's identity in the Lease and Events; defaults to the host name.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Log format.
+    #[arg(
+        long,
+        env = "ACR_REFRESHER_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Why `run` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The kubeconfig could not be loaded.
+    #[error("Kubernetes client configuration: {0}")]
+    Kubeconfig(String),
+    /// `--access-key-secret` is not NAMESPACE/NAME.
+    #[error("--access-key-secret '{0}' is not NAMESPACE/NAME")]
+    AccessKeySecretName(String),
+    /// Credentials could not be set up.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
+    /// The ACR client could not be built.
+    #[error(transparent)]
+    AcrClient(#[from] crate::acr::client::AcrClientError),
+    /// The HTTP endpoint could not listen.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Entry point of `acr-refresher run`.
+pub fn main(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("acr-refresher: {}", RunError::Runtime(e));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "acr-refresher stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutdown requested");
+}
+
+#[derive(Clone)]
+struct HttpState {
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+}
+
+async fn kube_client(args: &RunArgs) -> Result<kube::Client, RunError> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| RunError::Kubeconfig(format!("{}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| RunError::Kubeconfig(format!("{}: {e}", path.display())))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| RunError::Kubeconfig(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(|e| RunError::Kubeconfig(e.to_string()))
+}
+
+/// Runs the refresher until `shutdown` resolves (or leadership is lost).
+pub async fn run(
+    args: RunArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let client = kube_client(&args).await?;
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| RunError::Listen {
+            address: args.listen,
+            source,
+        })?;
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|State(s): State<HttpState>| async move { s.metrics.render() }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<HttpState>| async move {
+                if s.ready.load(Ordering::SeqCst) {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }),
+        )
+        .with_state(HttpState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        });
+    tracing::info!(address = %listener.local_addr().unwrap_or(args.listen), "serving /metrics, /healthz, /readyz");
+    let http = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "HTTP endpoint stopped");
+        }
+    });
+
+    let metadata = Arc::new(EcsMetadataClient::new(EcsMetadataSettings {
+        endpoint: args.metadata_endpoint.clone(),
+        role: args.metadata_role.clone(),
+        imdsv1_disabled: args.imdsv1_disabled,
+        timeout: args.metadata_timeout,
+        ..Default::default()
+    })?);
+    let credentials: SharedCredentials = match &args.access_key_secret {
+        Some(reference) => {
+            let (namespace, name) = reference
+                .split_once('/')
+                .ok_or_else(|| RunError::AccessKeySecretName(reference.clone()))?;
+            Arc::new(StaticAccessKey::from_secret(client.clone(), namespace, name).await?)
+        }
+        None => metadata.clone(),
+    };
+    let node_region = match &args.region {
+        Some(region) => region.clone(),
+        None => loop {
+            match metadata.region().await {
+                Ok(region) => break region,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the node's region from ECS metadata; retrying (or pass --region)");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        },
+    };
+    tracing::info!(region = %node_region, "node region");
+
+    let acr = AcrClient::new(
+        AcrClientSettings {
+            endpoint_template: args.endpoint_template.clone(),
+            signature: args.signature,
+            timeout: args.acr_timeout,
+            attempts: args.acr_attempts,
+            extra_ca_file: args.ca_file.clone(),
+            resolve: args.resolve.clone(),
+            ..Default::default()
+        },
+        credentials,
+    )?;
+    let fetch_client = acr.clone();
+    let fetch_metrics = metrics.clone();
+    let fetch: FetchToken = Arc::new(move |key| {
+        let acr = fetch_client.clone();
+        let metrics = fetch_metrics.clone();
+        Box::pin(async move {
+            metrics.acr_call("GetAuthorizationToken");
+            let result = acr.get_authorization_token(&key).await;
+            match &result {
+                Ok(token) => {
+                    tracing::info!(token = %key, expires_at = %token.expires_at, "ACR token renewed")
+                }
+                Err(error) => tracing::warn!(token = %key, %error, "ACR token renewal failed"),
+            }
+            result
+        })
+    });
+    let cache = TokenCache::new(
+        fetch,
+        RenewalPolicy {
+            min_renewal_interval: args.min_renewal_interval,
+            retry_base: Duration::from_secs(1),
+            retry_max: args.max_retry_interval,
+        },
+    )
+    .with_observer(metrics.clone());
+
+    // The first configuration comes from a direct read, so that no reconcile ever runs with
+    // defaults that the real ConfigMap would contradict.
+    let initial_config = loop {
+        match controller::read_config_map(&client, &args.config_namespace, &args.config_name).await
+        {
+            Ok(config_map) => match controller::config_from(config_map.as_ref()) {
+                ConfigOutcome::Valid(config) => break config,
+                ConfigOutcome::Invalid(errors) => {
+                    tracing::error!(
+                        "ConfigMap {}/{} is invalid, using the seed's defaults until it is fixed: {errors}",
+                        args.config_namespace,
+                        args.config_name
+                    );
+                    break crate::config::Config::default();
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the ConfigMap; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "acr-refresher".into());
+        format!("{host}-{}", hex::encode(rand::random::<[u8; 4]>()))
+    });
+    let settings = ControllerSettings {
+        secret_name: args.secret_name.clone(),
+        config_namespace: args.config_namespace.clone(),
+        config_name: args.config_name.clone(),
+        node_region,
+        discovery_interval: args.discovery_interval,
+        resync_interval: args.resync_interval,
+        instance: Some(identity.clone()),
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = {
+        let stop_rx = stop_rx.clone();
+        move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        }
+    };
+
+    let elector = args.leader_election.then(|| {
+        LeaderElector::new(
+            client.clone(),
+            LeaseSettings {
+                namespace: args.lease_namespace.clone(),
+                name: args.lease_name.clone(),
+                identity: identity.clone(),
+                lease_duration: args.lease_duration,
+                renew_every: (args.lease_duration / 3).max(Duration::from_millis(500)),
+            },
+        )
+    });
+    // A standby replica is ready (it serves its endpoints and waits for the Lease).
+    ready.store(true, Ordering::SeqCst);
+    if let Some(elector) = &elector {
+        tracing::info!(lease = %args.lease_name, identity = %identity, "waiting for leadership");
+        tokio::select! {
+            _ = elector.acquire() => {}
+            _ = stopped() => { http.abort(); return Ok(()); }
+        }
+        tracing::info!("leader; starting the controller");
+    }
+    metrics.set_leader(true);
+
+    let parts = ControllerParts {
+        client,
+        settings,
+        initial_config,
+        cache,
+        acr,
+        metrics: metrics.clone(),
+    };
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let controller_stop = {
+        let stopped = stopped();
+        async move {
+            tokio::select! { _ = stopped => {}, _ = lost_rx => { tracing::warn!("leadership lost; stopping"); } }
+        }
+    };
+    let controller = tokio::spawn(controller::run(parts, controller_stop));
+    match &elector {
+        Some(elector) => {
+            tokio::select! {
+                _ = elector.hold() => { let _ = lost_tx.send(()); }
+                _ = stopped() => {}
+            }
+        }
+        None => stopped().await,
+    }
+    let _ = controller.await;
+    if let Some(elector) = &elector {
+        elector.release().await;
+    }
+    metrics.set_leader(false);
+    http.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
