@@ -1,1 +1,25 @@
-//! fake-metadata
+//! A faithful fake of the Alibaba Cloud ECS instance metadata server (100.100.100.200).
+//!
+//! Modules:
+//! - `settings`: every knob, its default, and the config-file format.
+//! - `faults`: fault rules (path glob, method, count/probability, time window) and their kinds.
+//! - `state`: offset clock, STS credentials and rotation, hardened-mode tokens, request log.
+//! - `service`: the metadata endpoints themselves (WIRE.md §1).
+//! - `admin`: the in-process admin handle and the admin HTTP API.
+//! - `server`: starting both listeners; shutdown on drop.
+//! - `testing` (feature `testing`): network-namespace and Python/Node environment plumbing for
+//!   interop tests.
+
+pub mod admin;
+pub mod faults;
+pub mod server;
+pub mod service;
+pub mod settings;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use admin::Admin;
+pub use faults::{FaultKind, FaultRule};
+pub use server::{Error, FakeMetadata, Running};
+pub use settings::{HardenedMode, Settings};

@@ -1,0 +1,381 @@
+//! Every knob of the fake, with the documented defaults; also the config-file format (YAML or JSON).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::faults::FaultRule;
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The config file could not be read.
+    #[error("config file {path}: cannot read: {source}")]
+    Read {
+        /// Path of the config file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is neither valid YAML nor valid JSON for these settings.
+    #[error("config file {path}: {reason}")]
+    Parse {
+        /// Path of the config file.
+        path: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A duration was not like `90`, `90s`, `15m`, `6h`, `1d` or `1h30m`.
+    #[error("{value:?} is not a duration like 90s, 15m, 6h or 1h30m")]
+    Duration {
+        /// The rejected text.
+        value: String,
+    },
+    /// A hardened mode other than `optional` or `required`.
+    #[error("{value:?} is not a hardened mode: expected optional or required")]
+    HardenedMode {
+        /// The rejected text.
+        value: String,
+    },
+}
+
+/// IMDS hardened mode (`HttpTokens` of the instance, WIRE.md §1.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HardenedMode {
+    /// Tokens accepted and checked when sent, but not required (the real default).
+    #[default]
+    Optional,
+    /// Every GET needs a valid token; otherwise 401.
+    Required,
+}
+
+impl std::str::FromStr for HardenedMode {
+    type Err = SettingsError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            _ => Err(SettingsError::HardenedMode {
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The account secret shared with fake-acr; Debug never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountSecret(pub String);
+
+impl std::fmt::Debug for AccountSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccountSecret(<redacted>)")
+    }
+}
+
+impl Default for AccountSecret {
+    fn default() -> Self {
+        Self(acs_wire::sts::DEFAULT_ACCOUNT_SECRET.to_owned())
+    }
+}
+
+/// Parses `90`, `90s`, `15m`, `6h`, `1d`, or a sum like `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, SettingsError> {
+    let bad = || SettingsError::Duration {
+        value: text.to_owned(),
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(seconds) = trimmed.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in trimmed.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Formats a duration the way `parse_duration` reads it (`6h`, `90s`, `1h30m`).
+pub fn format_duration(duration: Duration) -> String {
+    let mut s = duration.as_secs();
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, name) in [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
+        if s >= unit {
+            out.push_str(&format!("{}{name}", s / unit));
+            s %= unit;
+        }
+    }
+    out
+}
+
+mod duration_text {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            Seconds(u64),
+            Text(String),
+        }
+        match Text::deserialize(d)? {
+            Text::Seconds(s) => Ok(Duration::from_secs(s)),
+            Text::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The instance the fake pretends to be: the values of the metadata paths (WIRE.md §1.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InstanceMetadata {
+    /// `region-id`.
+    pub region_id: String,
+    /// `zone-id`; empty means `<region-id>-h`.
+    pub zone_id: String,
+    /// `instance-id`.
+    pub instance_id: String,
+    /// `owner-account-id`; empty means the account id of the settings.
+    pub owner_account_id: String,
+    /// `hostname`.
+    pub hostname: String,
+    /// `image-id`.
+    pub image_id: String,
+    /// `serial-number`.
+    pub serial_number: String,
+    /// `source-address` (the yum/apt mirror of the region).
+    pub source_address: String,
+    /// `instance/instance-type`.
+    pub instance_type: String,
+    /// `instance/instance-name`.
+    pub instance_name: String,
+    /// `vpc-id`.
+    pub vpc_id: String,
+    /// `vpc-cidr-block`.
+    pub vpc_cidr_block: String,
+    /// `vswitch-id`.
+    pub vswitch_id: String,
+    /// `vswitch-cidr-block`.
+    pub vswitch_cidr_block: String,
+    /// `private-ipv4`.
+    pub private_ipv4: String,
+    /// `public-ipv4`.
+    pub public_ipv4: String,
+    /// `eipv4`.
+    pub eipv4: String,
+    /// `network-type`.
+    pub network_type: String,
+    /// `mac`.
+    pub mac: String,
+    /// `dns-conf/nameservers`, one per line.
+    pub nameservers: Vec<String>,
+    /// `ntp-conf/ntp-servers`, one per line.
+    pub ntp_servers: Vec<String>,
+    /// `/latest/user-data`.
+    pub user_data: String,
+    /// `instance/spot/termination-time`; none means 404 (not scheduled).
+    pub spot_termination_time: Option<String>,
+}
+
+impl Default for InstanceMetadata {
+    fn default() -> Self {
+        Self {
+            region_id: "cn-hangzhou".into(),
+            zone_id: String::new(),
+            instance_id: "i-bp1fakemetadata0001".into(),
+            owner_account_id: String::new(),
+            hostname: "iZbp1fakemetadata0001Z".into(),
+            image_id: "aliyun_3_x64_20G_alibase_20240819.vhd".into(),
+            serial_number: "4e1d3f0a-0b6c-4f2e-9a7d-fa1ce0000001".into(),
+            source_address: "http://mirrors.cloud.aliyuncs.com".into(),
+            instance_type: "ecs.g7.xlarge".into(),
+            instance_name: "fake-worker-0001".into(),
+            vpc_id: "vpc-bp1fakevpc0001".into(),
+            vpc_cidr_block: "192.168.0.0/16".into(),
+            vswitch_id: "vsw-bp1fakevsw0001".into(),
+            vswitch_cidr_block: "192.168.0.0/24".into(),
+            private_ipv4: "192.168.0.10".into(),
+            public_ipv4: "203.0.113.10".into(),
+            eipv4: "203.0.113.10".into(),
+            network_type: "vpc".into(),
+            mac: "00:16:3e:00:00:01".into(),
+            nameservers: vec!["100.100.2.136".into(), "100.100.2.138".into()],
+            ntp_servers: vec![
+                "ntp.cloud.aliyuncs.com".into(),
+                "ntp7.cloud.aliyuncs.com".into(),
+                "ntp8.cloud.aliyuncs.com".into(),
+            ],
+            user_data: String::new(),
+            spot_termination_time: None,
+        }
+    }
+}
+
+/// All settings of the fake. `Default` gives the documented defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Settings {
+    /// Metadata listener; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Admin API listener; port 0 picks a free port.
+    pub admin_listen: SocketAddr,
+    /// Hardened mode.
+    pub hardened: HardenedMode,
+    /// The attached RAM role; none means "no role attached" (404 on the listing).
+    pub role: Option<String>,
+    /// The account id put in the STS claims.
+    pub account_id: String,
+    /// The account secret shared with fake-acr.
+    pub account_secret: AccountSecret,
+    /// Lifetime of each set of STS credentials.
+    #[serde(with = "duration_text")]
+    pub credential_lifetime: Duration,
+    /// New credentials are issued this long before the current ones expire.
+    #[serde(with = "duration_text")]
+    pub rotation_lead_time: Duration,
+    /// Requests kept in the request log (oldest dropped first).
+    pub request_log_capacity: usize,
+    /// Fault rules active from start-up.
+    pub faults: Vec<FaultRule>,
+    /// The instance's metadata values.
+    pub instance: InstanceMetadata,
+}
+
+/// The default RAM role name (an ACK worker role).
+pub const DEFAULT_ROLE: &str = "KubernetesWorkerRole-fake";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            hardened: HardenedMode::Optional,
+            role: Some(DEFAULT_ROLE.into()),
+            account_id: acs_wire::sts::DEFAULT_ACCOUNT_ID.into(),
+            account_secret: AccountSecret::default(),
+            credential_lifetime: Duration::from_secs(6 * 3600),
+            rotation_lead_time: Duration::from_secs(30 * 60),
+            request_log_capacity: 10_000,
+            faults: Vec::new(),
+            instance: InstanceMetadata::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads a YAML or JSON config file (JSON is YAML, so one parser reads both).
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        serde_yaml::from_str(&text).map_err(|e| SettingsError::Parse {
+            path: shown,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The zone id, derived from the region when not configured.
+    pub fn zone_id(&self) -> String {
+        if self.instance.zone_id.is_empty() {
+            format!("{}-h", self.instance.region_id)
+        } else {
+            self.instance.zone_id.clone()
+        }
+    }
+
+    /// The owner account id, the STS account id when not configured.
+    pub fn owner_account_id(&self) -> String {
+        if self.instance.owner_account_id.is_empty() {
+            self.account_id.clone()
+        } else {
+            self.instance.owner_account_id.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_format() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+        for bad in ["", "6 hours", "h", "5x", "12m3"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(6 * 3600)), "6h");
+    }
+
+    #[test]
+    fn config_file_overrides_only_what_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "region: x\n", // unknown key → error naming it
+        )
+        .unwrap();
+        let err = Settings::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("region"), "{err}");
+        std::fs::write(
+            &path,
+            "hardened: required\ncredential-lifetime: 1h\ninstance:\n  region-id: cn-beijing\n",
+        )
+        .unwrap();
+        let s = Settings::from_file(&path).unwrap();
+        assert_eq!(s.hardened, HardenedMode::Required);
+        assert_eq!(s.credential_lifetime, Duration::from_secs(3600));
+        assert_eq!(s.instance.region_id, "cn-beijing");
+        assert_eq!(s.zone_id(), "cn-beijing-h");
+        assert_eq!(s.role.as_deref(), Some(DEFAULT_ROLE));
+        std::fs::write(&path, r#"{"role": null, "credential-lifetime": 600}"#).unwrap();
+        let s = Settings::from_file(&path).unwrap();
+        assert_eq!(s.role, None);
+        assert_eq!(s.credential_lifetime, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn debug_redacts_the_account_secret() {
+        let text = format!("{:?}", Settings::default());
+        assert!(!text.contains(acs_wire::sts::DEFAULT_ACCOUNT_SECRET));
+    }
+}
