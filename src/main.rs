@@ -1,5 +1,10 @@
-//! `acr-refresher`: the command line of the reference refresher.
+//! `acr-refresher`: the command line of the reference refresher. Subcommands live in `cli`.
 
-fn main() {
-    println!("acr-refresher {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use acr_refresher::cli::Cli;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    Cli::parse().run(&mut std::io::stdout().lock(), &mut std::io::stderr().lock())
 }
