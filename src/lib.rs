@@ -4,6 +4,10 @@
 //! references), `keyring` (kubelet's matching of images to `.dockerconfigjson` keys),
 //! `registry_domain` (ACR registry host grammar), `duration` (Go duration text), `cli` (the
 //! command line's subcommands).
+//! The refresher (issue 6): `credentials` (RAM-role and AccessKey credentials), `acr` (the ACR
+//! OpenAPI client), `token_cache` (tokens renewed before expiry), `desired` (pure desired-state
+//! computation), `controller` (the kube-rs reconciler), `leader_election` (Lease), `metrics`
+//! (Prometheus text), `telemetry` (logs), `run` (the `run` subcommand).
 
 pub mod cli;
 pub mod config;
@@ -11,3 +15,13 @@ pub mod duration;
 pub mod image_ref;
 pub mod keyring;
 pub mod registry_domain;
+
+pub mod acr;
+pub mod controller;
+pub mod credentials;
+pub mod desired;
+pub mod leader_election;
+pub mod metrics;
+pub mod run;
+pub mod telemetry;
+pub mod token_cache;
