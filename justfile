@@ -19,3 +19,11 @@ lint:
 # What CI runs, from this checkout.
 ci:
     bash .ci/run
+
+# Start a local control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1) in the background.
+cluster-up *ARGS:
+    cargo run -q -p acr-conformance -- cluster up {{ARGS}}
+
+# Stop the control plane started by cluster-up and remove its directory.
+cluster-down *ARGS:
+    cargo run -q -p acr-conformance -- cluster down {{ARGS}}
