@@ -3,6 +3,7 @@
 //! Settings precedence: command-line flag > environment variable (`FAKE_METADATA_*`) > config
 //! file (`--config`, YAML or JSON) > built-in default.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +130,7 @@ async fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if args.log_json {
         builder.json().init();
