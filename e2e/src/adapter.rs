@@ -1,0 +1,578 @@
+//! Implementation adapters: how the suite runs an implementation and obtains what it produces.
+//!
+//! - `process`: a long-running controller started with a kubeconfig (the reference refresher is
+//!   the default); it is judged through the cluster (Secrets, ServiceAccounts, Events).
+//! - `docker-credential-helper`: `<helper> get`, server URL on stdin, `{"Username","Secret"}` out.
+//! - `kubelet-credential-provider`: `CredentialProviderRequest` JSON on stdin,
+//!   `CredentialProviderResponse` out, cached as kubelet caches it (`cacheKeyType`, `cacheDuration`).
+//!
+//! Every command gets the environment of override mode (metadata endpoint, proxy, CA bundle) and
+//! may use placeholders: `{kubeconfig}`, `{metadata}`, `{acr}`, `{ca}`, `{proxy}`, `{region}`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+
+use crate::catalogue::Level;
+use crate::pull_secret::Credential;
+
+/// Which protocol the implementation under test speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdapterKind {
+    /// A controller process that writes Secrets and patches ServiceAccounts.
+    Process,
+    /// A docker credential helper (`get` protocol).
+    DockerCredentialHelper,
+    /// A kubelet CredentialProvider exec plugin.
+    KubeletCredentialProvider,
+}
+
+impl AdapterKind {
+    /// The highest catalogue level this kind of implementation can be judged at.
+    pub fn level(self) -> Level {
+        match self {
+            AdapterKind::Process => Level::Cluster,
+            AdapterKind::DockerCredentialHelper | AdapterKind::KubeletCredentialProvider => {
+                Level::Source
+            }
+        }
+    }
+
+    /// Name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdapterKind::Process => "process",
+            AdapterKind::DockerCredentialHelper => "docker-credential-helper",
+            AdapterKind::KubeletCredentialProvider => "kubelet-credential-provider",
+        }
+    }
+}
+
+/// Where the implementation finds the world: filled by the environment for each scenario.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Kubeconfig of the cluster under test.
+    pub kubeconfig: PathBuf,
+    /// Base URL of fake-metadata (`ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT`).
+    pub metadata: String,
+    /// `host:port` where fake-acr serves every Alibaba host name.
+    pub acr: String,
+    /// PEM bundle that trusts fake-acr.
+    pub ca_file: PathBuf,
+    /// `HTTPS_PROXY` routing Alibaba host names to fake-acr.
+    pub proxy: String,
+    /// The node's region (what fake-metadata reports).
+    pub region: String,
+    /// File that receives the implementation's stdout and stderr.
+    pub log_file: PathBuf,
+}
+
+impl Endpoints {
+    fn expand(&self, arg: &str) -> String {
+        arg.replace("{kubeconfig}", &self.kubeconfig.to_string_lossy())
+            .replace("{metadata}", &self.metadata)
+            .replace("{acr}", &self.acr)
+            .replace("{ca}", &self.ca_file.to_string_lossy())
+            .replace("{proxy}", &self.proxy)
+            .replace("{region}", &self.region)
+    }
+
+    /// The override-mode environment every implementation process gets.
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env(
+                "ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT",
+                &self.metadata,
+            )
+            .env("ALIBABA_CLOUD_IMDS_ENDPOINT", &self.metadata)
+            .env("HTTPS_PROXY", &self.proxy)
+            .env("https_proxy", &self.proxy)
+            // The API server and the fakes' admin ports are on loopback: never through the proxy.
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
+            .env("no_proxy", "127.0.0.1,localhost,::1")
+            .env("SSL_CERT_FILE", &self.ca_file)
+            .env("REQUESTS_CA_BUNDLE", &self.ca_file)
+            .env("ALIBABA_CLOUD_CA_BUNDLE", &self.ca_file)
+            .env("ALIBABA_CLOUD_REGION_ID", &self.region);
+    }
+}
+
+/// Errors of the adapters.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The command line is empty.
+    #[error("{kind}: no command given (use --command)")]
+    NoCommand {
+        /// Adapter kind.
+        kind: &'static str,
+    },
+    /// The command could not be started.
+    #[error("{kind}: cannot start '{program}': {source}")]
+    Spawn {
+        /// Adapter kind.
+        kind: &'static str,
+        /// Program name.
+        program: String,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The implementation's log file could not be created.
+    #[error("cannot create log file {path}: {source}")]
+    LogFile {
+        /// The file.
+        path: PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// A credential source answered something the protocol does not allow.
+    #[error("{kind}: bad answer for {image}: {reason}")]
+    Protocol {
+        /// Adapter kind.
+        kind: &'static str,
+        /// The image asked about.
+        image: String,
+        /// What was wrong (never the secret itself).
+        reason: String,
+    },
+    /// A credential source did not answer in time.
+    #[error("{kind}: no answer for {image} within {seconds} s")]
+    Timeout {
+        /// Adapter kind.
+        kind: &'static str,
+        /// The image asked about.
+        image: String,
+        /// The deadline.
+        seconds: u64,
+    },
+    /// The reference refresher binary could not be built.
+    #[error("cannot build the reference refresher ({command}): {reason}")]
+    Build {
+        /// The cargo command line.
+        command: String,
+        /// Exit status or I/O error.
+        reason: String,
+    },
+}
+
+/// The implementation under test, as chosen on the command line.
+#[derive(Debug, Clone)]
+pub struct Implementation {
+    /// Protocol it speaks.
+    pub kind: AdapterKind,
+    /// Program and arguments (placeholders allowed).
+    pub command: Vec<String>,
+    /// kubelet's `defaultCacheDuration` for plugin answers without `cacheDuration`.
+    pub default_cache_duration: Duration,
+}
+
+impl Implementation {
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        let program = self.command.first().map(|p| {
+            Path::new(p)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.clone())
+        });
+        format!("{}: {}", self.kind.name(), program.unwrap_or_default())
+    }
+
+    fn program(&self, endpoints: &Endpoints) -> Result<Command, AdapterError> {
+        let (program, args) = self.command.split_first().ok_or(AdapterError::NoCommand {
+            kind: self.kind.name(),
+        })?;
+        let mut cmd = Command::new(endpoints.expand(program));
+        cmd.args(args.iter().map(|a| endpoints.expand(a)));
+        endpoints.apply(&mut cmd);
+        Ok(cmd)
+    }
+
+    /// Starts a `process` implementation; its output goes to `endpoints.log_file`.
+    pub fn start(&self, endpoints: &Endpoints) -> Result<RunningProcess, AdapterError> {
+        let mut cmd = self.program(endpoints)?;
+        let log =
+            std::fs::File::create(&endpoints.log_file).map_err(|source| AdapterError::LogFile {
+                path: endpoints.log_file.clone(),
+                source,
+            })?;
+        let log2 = log.try_clone().map_err(|source| AdapterError::LogFile {
+            path: endpoints.log_file.clone(),
+            source,
+        })?;
+        cmd.stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|source| AdapterError::Spawn {
+            kind: self.kind.name(),
+            program: self.command.first().cloned().unwrap_or_default(),
+            source,
+        })?;
+        Ok(RunningProcess { child })
+    }
+
+    /// A credential source for `docker-credential-helper` / `kubelet-credential-provider`.
+    pub fn credential_source(&self, endpoints: &Endpoints) -> CredentialSource {
+        CredentialSource {
+            implementation: self.clone(),
+            endpoints: endpoints.clone(),
+            kubelet_cache: HashMap::new(),
+        }
+    }
+}
+
+/// A running `process` implementation; killed when dropped.
+pub struct RunningProcess {
+    child: Child,
+}
+
+impl RunningProcess {
+    /// `None` while running, else how it exited (for "no crash" checks).
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(None) => None,
+            Ok(Some(status)) => Some(status.to_string()),
+            Err(e) => Some(format!("unknown ({e})")),
+        }
+    }
+
+    /// Stops the process and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// How long one credential-source call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Asks a credential-only implementation for credentials, as docker or kubelet would.
+pub struct CredentialSource {
+    implementation: Implementation,
+    endpoints: Endpoints,
+    /// kubelet's cache: key (image, registry or "") → (valid until, credentials).
+    kubelet_cache: HashMap<String, (Instant, Vec<Credential>)>,
+}
+
+impl CredentialSource {
+    /// The credentials the implementation offers for `image` (empty: it has none).
+    pub async fn get(&mut self, image: &str) -> Result<Vec<Credential>, AdapterError> {
+        match self.implementation.kind {
+            AdapterKind::KubeletCredentialProvider => self.kubelet_plugin(image).await,
+            _ => self.docker_helper(image).await,
+        }
+    }
+
+    async fn run(
+        &self,
+        args: &[&str],
+        stdin: &[u8],
+        image: &str,
+    ) -> Result<(bool, Vec<u8>), AdapterError> {
+        let kind = self.implementation.kind.name();
+        let mut cmd = self.implementation.program(&self.endpoints)?;
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|source| AdapterError::Spawn {
+            kind,
+            program: self
+                .implementation
+                .command
+                .first()
+                .cloned()
+                .unwrap_or_default(),
+            source,
+        })?;
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin).await;
+        }
+        let out = tokio::time::timeout(CALL_TIMEOUT, child.wait_with_output())
+            .await
+            .map_err(|_| AdapterError::Timeout {
+                kind,
+                image: image.into(),
+                seconds: CALL_TIMEOUT.as_secs(),
+            })?
+            .map_err(|source| AdapterError::Spawn {
+                kind,
+                program: "wait".into(),
+                source,
+            })?;
+        Ok((out.status.success(), out.stdout))
+    }
+
+    async fn docker_helper(&mut self, image: &str) -> Result<Vec<Credential>, AdapterError> {
+        let kind = self.implementation.kind.name();
+        let host = registry_host(image);
+        let (ok, stdout) = self.run(&["get"], host.as_bytes(), image).await?;
+        if !ok {
+            // "credentials not found" is the protocol's way of saying: none.
+            return Ok(Vec::new());
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(rename = "Username")]
+            username: String,
+            #[serde(rename = "Secret")]
+            secret: String,
+        }
+        let answer: Answer =
+            serde_json::from_slice(&stdout).map_err(|e| AdapterError::Protocol {
+                kind,
+                image: image.into(),
+                reason: format!(
+                    "stdout is not {{\"Username\",\"Secret\"}} JSON ({:?})",
+                    e.classify()
+                ),
+            })?;
+        Ok(vec![Credential {
+            key: host,
+            username: answer.username,
+            password: answer.secret,
+        }])
+    }
+
+    async fn kubelet_plugin(&mut self, image: &str) -> Result<Vec<Credential>, AdapterError> {
+        let kind = self.implementation.kind.name();
+        let now = Instant::now();
+        self.kubelet_cache.retain(|_, (until, _)| *until > now);
+        // kubelet looks its cache up by image, then registry, then the global key.
+        for key in [image.to_string(), registry_host(image), String::new()] {
+            if let Some((_, creds)) = self.kubelet_cache.get(&key) {
+                return Ok(creds.clone());
+            }
+        }
+        let request = serde_json::json!({
+            "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+            "kind": "CredentialProviderRequest",
+            "image": image,
+        });
+        let (ok, stdout) = self.run(&[], request.to_string().as_bytes(), image).await?;
+        let bad = |reason: String| AdapterError::Protocol {
+            kind,
+            image: image.into(),
+            reason,
+        };
+        if !ok {
+            return Err(bad("plugin exited unsuccessfully".into()));
+        }
+        let response: ProviderResponse = serde_json::from_slice(&stdout).map_err(|e| {
+            bad(format!(
+                "not a CredentialProviderResponse ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let cache_key = match response.cache_key_type.as_str() {
+            "Image" => image.to_string(),
+            "Registry" => registry_host(image),
+            "Global" => String::new(),
+            // kubelet ignores a response with an invalid cacheKeyType.
+            other => {
+                return Err(bad(format!(
+                    "cacheKeyType '{other}' is not Image, Registry or Global"
+                )));
+            }
+        };
+        let creds: Vec<Credential> = response
+            .auth
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, a)| Credential {
+                key,
+                username: a.username,
+                password: a.password,
+            })
+            .collect();
+        let ttl = match response.cache_duration.as_deref() {
+            None => self.implementation.default_cache_duration,
+            Some(d) => parse_go_duration(d)
+                .ok_or_else(|| bad(format!("cacheDuration '{d}' is not a duration")))?,
+        };
+        if !ttl.is_zero() {
+            self.kubelet_cache
+                .insert(cache_key, (now + ttl, creds.clone()));
+        }
+        Ok(creds)
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderResponse {
+    #[serde(default)]
+    cache_key_type: String,
+    cache_duration: Option<String>,
+    auth: Option<HashMap<String, ProviderAuth>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProviderAuth {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The registry host (with port) of an image reference, as docker and kubelet cut it.
+pub fn registry_host(image: &str) -> String {
+    let first = image.split('/').next().unwrap_or_default();
+    if image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
+        first.to_string()
+    } else {
+        "docker.io".to_string()
+    }
+}
+
+/// Parses Go `time.Duration` strings as metav1.Duration serialises them (`1h2m3.5s`, `500ms`).
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, tail) = rest.split_at(split);
+        let value: f64 = number.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = tail;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// The reference refresher binary next to this executable (same profile), built if missing.
+pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
+    if let Ok(path) = std::env::var("ACR_REFRESHER_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/acr-conformance or target/<profile>/deps/<test>-<hash>
+    let profile_dir = exe
+        .ancestors()
+        .find(|p| {
+            matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("debug" | "release")
+            )
+        })
+        .map(Path::to_path_buf);
+    let release = profile_dir
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "release");
+    if let Some(dir) = &profile_dir {
+        let candidate = dir.join("acr-refresher");
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "-p",
+        "acr-refresher",
+        "--bin",
+        "acr-refresher",
+    ];
+    if release {
+        args.push("--release");
+    }
+    let command = format!("{cargo} {}", args.join(" "));
+    eprintln!("building the reference refresher: {command}");
+    let status = Command::new(&cargo)
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .await
+        .map_err(|e| AdapterError::Build {
+            command: command.clone(),
+            reason: e.to_string(),
+        })?;
+    if !status.success() {
+        return Err(AdapterError::Build {
+            command,
+            reason: status.to_string(),
+        });
+    }
+    let dir = profile_dir.unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("target")
+            .join(if release { "release" } else { "debug" })
+    });
+    Ok(dir.join("acr-refresher"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_host_follows_docker_rules() {
+        assert_eq!(
+            registry_host("registry.cn-hangzhou.aliyuncs.com/ns/app:1"),
+            "registry.cn-hangzhou.aliyuncs.com"
+        );
+        assert_eq!(
+            registry_host("x-registry.cn-beijing.cr.aliyuncs.com:5000/a/b"),
+            "x-registry.cn-beijing.cr.aliyuncs.com:5000"
+        );
+        assert_eq!(registry_host("library/nginx"), "docker.io");
+        assert_eq!(registry_host("nginx"), "docker.io");
+    }
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("soon"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn placeholders_expand() {
+        let e = Endpoints {
+            kubeconfig: "/k".into(),
+            metadata: "http://127.0.0.1:1".into(),
+            acr: "127.0.0.1:2".into(),
+            ca_file: "/ca.pem".into(),
+            proxy: "http://127.0.0.1:3".into(),
+            region: "cn-hangzhou".into(),
+            log_file: "/log".into(),
+        };
+        assert_eq!(e.expand("--kubeconfig={kubeconfig}"), "--kubeconfig=/k");
+        assert_eq!(
+            e.expand("{metadata}|{acr}|{ca}|{proxy}|{region}"),
+            "http://127.0.0.1:1|127.0.0.1:2|/ca.pem|http://127.0.0.1:3|cn-hangzhou"
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The scenario catalogue of CONFORMANCE.md: stable IDs, titles, groups and levels.
+//!
+//! This is data only; what each scenario does lives in `scenarios/`.
+
+use std::fmt;
+
+/// The group a scenario belongs to (the letters of its ID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Group {
+    /// Namespace watching.
+    Ns,
+    /// Multi-registry matching.
+    Mr,
+    /// Cross-region pulls.
+    Cr,
+    /// Threshold-based refresh.
+    Tr,
+    /// Faults.
+    Ft,
+    /// Bad input.
+    Bi,
+}
+
+impl Group {
+    /// The ID prefix, as written in the catalogue (`NS`, `MR`, …).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Group::Ns => "NS",
+            Group::Mr => "MR",
+            Group::Cr => "CR",
+            Group::Tr => "TR",
+            Group::Ft => "FT",
+            Group::Bi => "BI",
+        }
+    }
+
+    /// Every group, in catalogue order.
+    pub const ALL: [Group; 6] = [
+        Group::Ns,
+        Group::Mr,
+        Group::Cr,
+        Group::Tr,
+        Group::Ft,
+        Group::Bi,
+    ];
+}
+
+/// Which kind of implementation a scenario can judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Needs an implementation that writes Secrets and patches ServiceAccounts.
+    Cluster,
+    /// Also applies to credential-only implementations (credential helpers, kubelet plugins).
+    Source,
+}
+
+/// One catalogue entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ScenarioInfo {
+    /// Stable ID, e.g. `NS4`.
+    pub id: &'static str,
+    /// The group of the ID.
+    pub group: Group,
+    /// One-line title from the catalogue.
+    pub title: &'static str,
+    /// Which implementations it applies to.
+    pub level: Level,
+}
+
+impl fmt::Display for ScenarioInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.id, self.title)
+    }
+}
+
+const fn entry(id: &'static str, group: Group, level: Level, title: &'static str) -> ScenarioInfo {
+    ScenarioInfo {
+        id,
+        group,
+        title,
+        level,
+    }
+}
+
+use Group::*;
+use Level::*;
+
+/// Every scenario of CONFORMANCE.md, in catalogue order.
+pub const CATALOGUE: &[ScenarioInfo] = &[
+    entry(
+        "NS1",
+        Ns,
+        Cluster,
+        "default config: only namespace default gets pull credentials",
+    ),
+    entry(
+        "NS2",
+        Ns,
+        Cluster,
+        "watch-namespace list: exactly the listed namespaces",
+    ),
+    entry(
+        "NS3",
+        Ns,
+        Cluster,
+        "watch-namespace all (any case): every namespace, also later ones",
+    ),
+    entry(
+        "NS4",
+        Ns,
+        Cluster,
+        "a namespace created after start gets credentials within 2 s",
+    ),
+    entry(
+        "NS5",
+        Ns,
+        Cluster,
+        "ConfigMap edits take effect without a restart within 2 s",
+    ),
+    entry(
+        "NS6",
+        Ns,
+        Cluster,
+        "service-account list and *: listed / all SAs, also later ones",
+    ),
+    entry(
+        "NS7",
+        Ns,
+        Cluster,
+        "foreign imagePullSecrets entries and Secrets are never changed",
+    ),
+    entry(
+        "MR1",
+        Mr,
+        Source,
+        "seed default registries match; hosts outside every pattern do not",
+    ),
+    entry(
+        "MR2",
+        Mr,
+        Source,
+        "Enterprise Edition instance from acr-registry-info: public and -vpc",
+    ),
+    entry(
+        "MR3",
+        Mr,
+        Source,
+        "two EE instances + Personal Edition: each pull uses its own token",
+    ),
+    entry(
+        "MR4",
+        Mr,
+        Source,
+        "kubelet keyring rules hold for every key written",
+    ),
+    entry(
+        "MR5",
+        Mr,
+        Source,
+        "domains narrowed to one domain: only that domain gets credentials",
+    ),
+    entry(
+        "CR1",
+        Cr,
+        Source,
+        "node in cn-hangzhou, EE instance in cn-beijing: cn-beijing token",
+    ),
+    entry(
+        "CR2",
+        Cr,
+        Source,
+        "Personal Edition registries of two regions at once",
+    ),
+    entry(
+        "CR3",
+        Cr,
+        Source,
+        "a region without an instance: clear error, others unaffected",
+    ),
+    entry(
+        "TR1",
+        Tr,
+        Source,
+        "token replaced after L-T and before L; the probe never sees expiry",
+    ),
+    entry(
+        "TR2",
+        Tr,
+        Source,
+        "threshold >= lifetime: prompt refresh, but no hot loop",
+    ),
+    entry(
+        "TR3",
+        Tr,
+        Source,
+        "STS credentials rotated: the next ACR call uses the new ones",
+    ),
+    entry(
+        "TR4",
+        Tr,
+        Source,
+        "calls per cycle = distinct tokens, independent of namespaces",
+    ),
+    entry(
+        "FT1",
+        Ft,
+        Cluster,
+        "metadata server down: credentials stay valid, recovery after",
+    ),
+    entry(
+        "FT2",
+        Ft,
+        Cluster,
+        "ACR 5xx / Throttling.User bursts: retried, no Secret lost or emptied",
+    ),
+    entry(
+        "FT3",
+        Ft,
+        Cluster,
+        "Forbidden.RAM: Warning Event naming the permission, nothing deleted",
+    ),
+    entry(
+        "FT4",
+        Ft,
+        Cluster,
+        "STS token expired / clock skew: recovers by re-fetching credentials",
+    ),
+    entry(
+        "FT5",
+        Ft,
+        Cluster,
+        "managed Secret deleted or stripped from the SA: restored within 2 s",
+    ),
+    entry(
+        "FT6",
+        Ft,
+        Cluster,
+        "API server restarts: reconnects and converges",
+    ),
+    entry(
+        "BI1",
+        Bi,
+        Cluster,
+        "malformed ConfigMap values: Warning Event, last good config stays",
+    ),
+    entry("BI2", Bi, Cluster, "ConfigMap missing: seed defaults apply"),
+    entry(
+        "BI3",
+        Bi,
+        Cluster,
+        "malformed cloud answers: error, no crash, no empty Secret",
+    ),
+];
+
+/// Errors of `select`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SelectError {
+    /// A filter item names neither a scenario nor a group.
+    #[error(
+        "--scenarios: '{0}' is neither a scenario ID (e.g. NS4) nor a group (NS, MR, CR, TR, FT, BI)"
+    )]
+    Unknown(String),
+}
+
+/// Looks a scenario up by ID (case-insensitive).
+pub fn find(id: &str) -> Option<&'static ScenarioInfo> {
+    CATALOGUE
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(id.trim()))
+}
+
+/// The scenarios a `--scenarios` filter selects (IDs or groups, comma-separated), in catalogue
+/// order; an empty filter selects everything.
+pub fn select(filter: &str) -> Result<Vec<&'static ScenarioInfo>, SelectError> {
+    let items: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items.is_empty() {
+        return Ok(CATALOGUE.iter().collect());
+    }
+    let mut chosen = vec![false; CATALOGUE.len()];
+    for item in items {
+        let mut hit = false;
+        for (i, s) in CATALOGUE.iter().enumerate() {
+            if s.id.eq_ignore_ascii_case(item) || s.group.prefix().eq_ignore_ascii_case(item) {
+                chosen[i] = true;
+                hit = true;
+            }
+        }
+        if !hit {
+            return Err(SelectError::Unknown(item.to_string()));
+        }
+    }
+    Ok(CATALOGUE
+        .iter()
+        .zip(chosen)
+        .filter(|(_, c)| *c)
+        .map(|(s, _)| s)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_match_their_group() {
+        let mut seen = std::collections::HashSet::new();
+        for s in CATALOGUE {
+            assert!(seen.insert(s.id), "duplicate {}", s.id);
+            assert!(
+                s.id.starts_with(s.group.prefix()),
+                "{} not in {:?}",
+                s.id,
+                s.group
+            );
+        }
+        assert_eq!(CATALOGUE.len(), 28);
+    }
+
+    #[test]
+    fn select_accepts_groups_and_ids_in_any_case() {
+        let ids: Vec<_> = select("mr2, NS").unwrap().iter().map(|s| s.id).collect();
+        assert_eq!(
+            ids,
+            ["NS1", "NS2", "NS3", "NS4", "NS5", "NS6", "NS7", "MR2"]
+        );
+        assert_eq!(select("").unwrap().len(), CATALOGUE.len());
+        assert_eq!(select("XX9"), Err(SelectError::Unknown("XX9".into())));
+    }
+}

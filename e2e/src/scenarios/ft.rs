@@ -1,0 +1,340 @@
+//! FT — faults (cluster level).
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams};
+
+use super::images::PE_HZ;
+use super::ns::strip;
+use super::{
+    CONVERGE_DEADLINE, Ctx, Outcome, QUICK_DEADLINE, START_DEADLINE, Stop, boxed, check, fail,
+    fingerprint, secs,
+};
+
+pub(super) fn body(id: &str) -> Option<super::ScenarioFn> {
+    Some(match id {
+        "FT1" => boxed!(ft1),
+        "FT2" => boxed!(ft2),
+        "FT3" => boxed!(ft3),
+        "FT4" => boxed!(ft4),
+        "FT5" => boxed!(ft5),
+        "FT6" => boxed!(ft6),
+        _ => return None,
+    })
+}
+
+/// Fails if the default ServiceAccount no longer leads to a non-empty credential for PE_HZ's
+/// registry ("no Secret lost or emptied").
+async fn check_credentials_in_place(ctx: &mut Ctx<'_>, when: &str) -> Outcome {
+    ctx.check_no_empty_credentials("default").await?;
+    let creds: Vec<_> = ctx
+        .sa_credentials("default", "default")
+        .await?
+        .into_iter()
+        .flat_map(|(_, c)| c)
+        .collect();
+    check!(
+        !crate::probe::kubelet_order(PE_HZ, &creds).is_empty(),
+        "{when}: the default ServiceAccount no longer leads to credentials for {PE_HZ} (Secret lost, emptied or unlinked)"
+    );
+    ctx.check_alive()
+}
+
+/// Watches that credentials stay in place for `period` (a fault's duration, chosen by the
+/// scenario: the fault lasts that long whatever the implementation does).
+async fn keep_in_place_during(ctx: &mut Ctx<'_>, period: Duration, what: &str) -> Outcome {
+    let t0 = Instant::now();
+    while t0.elapsed() < period {
+        check_credentials_in_place(ctx, what).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Short tokens so that refreshes (and so faults) happen within seconds.
+fn short_tokens(ctx: &mut Ctx<'_>) {
+    ctx.acr.token_lifetime_secs = 10;
+}
+const THRESHOLD: (&str, &str) = ("expiring-threshold", "5s");
+
+/// Polls until a credential different from `old` pulls PE_HZ in `default`.
+async fn until_new_credential(
+    ctx: &mut Ctx<'_>,
+    old: u64,
+    within: Duration,
+    what: &str,
+) -> Result<Duration, Stop> {
+    let t0 = Instant::now();
+    loop {
+        let outcome = ctx.probe("default", "default", PE_HZ).await?;
+        if outcome.used.as_ref().is_some_and(|c| fingerprint(c) != old) {
+            return Ok(t0.elapsed());
+        }
+        if t0.elapsed() > within {
+            fail!(
+                "{what}: no new working credential within {:.0} s — {}",
+                within.as_secs_f64(),
+                outcome.explain()
+            );
+        }
+        ctx.check_alive()?;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+async fn current_fingerprint(ctx: &mut Ctx<'_>) -> Result<u64, Stop> {
+    let outcome = ctx.probe("default", "default", PE_HZ).await?;
+    match outcome.used {
+        Some(c) => Ok(fingerprint(&c)),
+        None => fail!("{PE_HZ} does not pull — {}", outcome.explain()),
+    }
+}
+
+async fn ft1(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("fault handling")?;
+    short_tokens(ctx);
+    // STS credentials short-lived too, so the implementation needs the metadata server.
+    ctx.metadata.credential_lifetime = Duration::from_secs(20);
+    ctx.metadata.rotation_lead_time = Duration::from_secs(10);
+    ctx.configure(&[THRESHOLD]).await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    let admin = ctx.clouds()?.metadata();
+    let down = admin.add_fault(fake_metadata::FaultRule::new(
+        "*",
+        fake_metadata::FaultKind::DropConnection,
+    ));
+    keep_in_place_during(
+        ctx,
+        Duration::from_secs(8),
+        "while the metadata server is down",
+    )
+    .await?;
+    let refused = admin
+        .requests()
+        .iter()
+        .filter(|r| r.faults.iter().any(|f| f == "drop_connection"))
+        .count();
+    ctx.figure("metadata-requests-during-outage", refused.to_string());
+    admin.remove_fault(down);
+    let old = current_fingerprint(ctx).await.unwrap_or_default();
+    let t = until_new_credential(
+        ctx,
+        old,
+        Duration::from_secs(20),
+        "after the metadata server returned",
+    )
+    .await?;
+    ctx.figure("recovery", secs(t));
+    Ok(())
+}
+
+async fn ft2(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("fault handling")?;
+    short_tokens(ctx);
+    ctx.configure(&[THRESHOLD]).await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    let admin = ctx.clouds()?.acr();
+    let before = ctx.token_calls()?.len();
+    admin.add_fault(fake_acr::FaultRule {
+        action: Some("GetAuthorizationToken".into()),
+        status: Some(503),
+        code: Some("ServiceUnavailable".into()),
+        count: Some(3),
+        ..Default::default()
+    });
+    admin.add_fault(fake_acr::FaultRule {
+        action: Some("GetAuthorizationToken".into()),
+        throttle: true,
+        count: Some(3),
+        ..Default::default()
+    });
+    let t0 = Instant::now();
+    loop {
+        check_credentials_in_place(ctx, "during 5xx/throttling").await?;
+        let calls = ctx.token_calls()?;
+        let after: Vec<_> = calls[before..].to_vec();
+        if after.iter().filter(|c| !c.succeeded()).count() >= 6
+            && after.last().is_some_and(|c| c.succeeded())
+        {
+            let failed: Vec<_> = after.iter().filter(|c| !c.succeeded()).collect();
+            let span = (failed[failed.len() - 1].at - failed[0].at).num_milliseconds();
+            ctx.figure(
+                "retries",
+                format!(
+                    "{} failed calls over {:.1} s, then success",
+                    failed.len(),
+                    span as f64 / 1000.0
+                ),
+            );
+            check!(
+                span >= 500,
+                "6 failed calls within {span} ms: retried without backoff"
+            );
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(40) {
+            let results: Vec<&str> = after.iter().map(|c| c.result.as_str()).collect();
+            fail!(
+                "no successful GetAuthorizationToken after the 6 injected failures within 40 s; results: {results:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
+        .await?;
+    Ok(())
+}
+
+async fn ft3(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("fault handling")?;
+    short_tokens(ctx);
+    ctx.configure(&[THRESHOLD]).await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    ctx.clouds()?.acr().add_fault(fake_acr::FaultRule {
+        action: Some("GetAuthorizationToken".into()),
+        status: Some(403),
+        code: Some("Forbidden.RAM".into()),
+        ..Default::default()
+    });
+    let t0 = Instant::now();
+    let event = loop {
+        check_credentials_in_place(ctx, "while the role lacks cr:GetAuthorizationToken").await?;
+        let warnings = ctx.warnings_since_start().await?;
+        if let Some((_, r, m)) = warnings
+            .iter()
+            .find(|(_, r, m)| format!("{r} {m}").contains("GetAuthorizationToken"))
+        {
+            break format!("{r}: {m}");
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            let seen: Vec<String> = warnings
+                .iter()
+                .map(|(_, r, m)| format!("{r}: {m}"))
+                .collect();
+            fail!("no Warning Event naming cr:GetAuthorizationToken within 20 s; seen: {seen:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ctx.figure("event", event.chars().take(120).collect::<String>());
+    check_credentials_in_place(ctx, "after the Forbidden.RAM answers").await
+}
+
+async fn ft4(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("fault handling")?;
+    short_tokens(ctx);
+    ctx.metadata.credential_lifetime = Duration::from_secs(300);
+    ctx.metadata.rotation_lead_time = Duration::from_secs(60);
+    ctx.configure(&[THRESHOLD]).await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    let (acr, metadata) = (ctx.clouds()?.acr(), ctx.clouds()?.metadata());
+
+    // 1. The cached STS credentials expire by the clouds' clock (10 min later, still inside the
+    //    15 min signature window): the only way back is fetching new ones.
+    let before = ctx.token_calls()?.len();
+    metadata.set_clock_offset(chrono::Duration::minutes(10));
+    acr.set_clock_offset_secs(600);
+    let old = current_fingerprint(ctx).await.unwrap_or_default();
+    let t = until_new_credential(
+        ctx,
+        old,
+        Duration::from_secs(25),
+        "after the STS credentials expired",
+    )
+    .await?;
+    ctx.figure("recovery-from-expired-sts", secs(t));
+    let expired = ctx.token_calls()?[before..]
+        .iter()
+        .filter(|c| c.result.contains("Expired"))
+        .count();
+    ctx.figure("expired-refusals", expired.to_string());
+
+    // 2. Clock skew beyond 15 min: refused whatever the credentials; nothing may be lost, and
+    //    the implementation recovers once the clocks agree again.
+    let before = ctx.token_calls()?.len();
+    acr.set_clock_offset_secs(600 + 20 * 60);
+    let t0 = Instant::now();
+    loop {
+        check_credentials_in_place(ctx, "during clock skew").await?;
+        if ctx.token_calls()?[before..]
+            .iter()
+            .any(|c| c.result.contains("InvalidTimeStamp"))
+        {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            fail!(
+                "no ACR call within 20 s of the clock skew (refreshes should continue every few seconds)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    acr.set_clock_offset_secs(600);
+    let old = current_fingerprint(ctx).await.unwrap_or_default();
+    let t = until_new_credential(
+        ctx,
+        old,
+        Duration::from_secs(25),
+        "after the clock skew ended",
+    )
+    .await?;
+    ctx.figure("recovery-from-skew", secs(t));
+    Ok(())
+}
+
+async fn ft5(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("Secret ownership")?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.env().client(), "default");
+    for name in ctx.sa_pull_secret_names("default", "default").await? {
+        let _ = secrets.delete(&name, &DeleteParams::default()).await;
+    }
+    let t = ctx
+        .until_pulls("default", "default", PE_HZ, QUICK_DEADLINE)
+        .await?;
+    ctx.figure("secret-restored", secs(t));
+    strip(ctx, "default", "default").await?;
+    let t = ctx
+        .until_pulls("default", "default", PE_HZ, QUICK_DEADLINE)
+        .await?;
+    ctx.figure("sa-restored", secs(t));
+    Ok(())
+}
+
+async fn ft6(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("API server restarts")?;
+    if !ctx.env().can_restart_apiserver() {
+        return Err(Stop::NotApplicable(
+            "mode existing: the suite cannot restart that API server".into(),
+        ));
+    }
+    let late = ctx.namespace_name("late");
+    ctx.configure(&[("watch-namespace", &format!("default,{late}"))])
+        .await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    let t0 = Instant::now();
+    ctx.env().restart_apiserver().await?;
+    ctx.figure("apiserver-restart", secs(t0.elapsed()));
+    ctx.check_alive()?;
+    ctx.env().create_namespace(&late).await?;
+    let t = ctx
+        .until_pulls(&late, "default", PE_HZ, Duration::from_secs(20))
+        .await?;
+    ctx.figure("new-namespace-after-restart", secs(t));
+    strip(ctx, "default", "default").await?;
+    ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,640 @@
+//! The scenarios of CONFORMANCE.md, one function per ID, and the context they run in.
+//!
+//! A scenario plans its clouds (edits `ctx.acr` / `ctx.metadata` settings), writes the
+//! ConfigMap, starts the implementation with `ctx.start()`, then judges with the pull probe,
+//! the cluster's objects and Events, and the fakes' request logs — polling with deadlines.
+//! Submodules hold the groups: `ns`, `mr`, `cr`, `tr`, `ft`, `bi`.
+
+mod bi;
+mod cr;
+mod ft;
+mod mr;
+mod ns;
+mod tr;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Event, Secret, ServiceAccount};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+
+use crate::adapter::{AdapterKind, CredentialSource, Endpoints, Implementation, RunningProcess};
+use crate::catalogue::{Level, ScenarioInfo};
+use crate::clouds::{Clouds, CloudsError, TokenCall};
+use crate::environment::{Environment, EnvironmentError};
+use crate::probe::{Credential, ProbeError, ProbeOutcome, PullProbe, credentials_of_secret};
+use crate::report::Figure;
+
+/// Images of the default fake world (fake-acr `Settings::default()`): private repositories, so
+/// an anonymous pull fails.
+pub mod images {
+    /// Personal Edition, cn-hangzhou (the node's region).
+    pub const PE_HZ: &str = "registry.cn-hangzhou.aliyuncs.com/demo/private-app:latest";
+    /// Personal Edition, cn-hangzhou, VPC domain.
+    pub const PE_HZ_VPC: &str = "registry-vpc.cn-hangzhou.aliyuncs.com/demo/private-app:latest";
+    /// Personal Edition, cn-hangzhou, international domain: outside the seed patterns.
+    pub const PE_HZ_INTL: &str = "registry-intl.cn-hangzhou.aliyuncs.com/demo/private-app:latest";
+    /// Personal Edition, cn-beijing.
+    pub const PE_BJ: &str = "registry.cn-beijing.aliyuncs.com/demo/private-app:latest";
+    /// Enterprise Edition instance `demo-hz` (cn-hangzhou).
+    pub const EE_HZ: &str = "demo-hz-registry.cn-hangzhou.cr.aliyuncs.com/team/private-app:latest";
+    /// Enterprise Edition instance `demo-hz`, VPC domain.
+    pub const EE_HZ_VPC: &str =
+        "demo-hz-registry-vpc.cn-hangzhou.cr.aliyuncs.com/team/private-app:latest";
+    /// Enterprise Edition instance `demo-bj` (cn-beijing).
+    pub const EE_BJ: &str = "demo-bj-registry.cn-beijing.cr.aliyuncs.com/team/private-app:latest";
+    /// Instance id of `demo-hz`.
+    pub const EE_HZ_ID: &str = "cri-hzdemo0000000001";
+    /// Instance id of `demo-bj`.
+    pub const EE_BJ_ID: &str = "cri-bjdemo0000000001";
+}
+
+/// The node's region in every scenario (what fake-metadata reports).
+pub const NODE_REGION: &str = "cn-hangzhou";
+/// How long an implementation gets from start to the first working credentials.
+pub const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long an effect the catalogue gives no figure for may take.
+pub const CONVERGE_DEADLINE: Duration = Duration::from_secs(10);
+/// The catalogue's "within 2 s".
+pub const QUICK_DEADLINE: Duration = Duration::from_secs(2);
+/// Probe polling interval.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Why a scenario stopped before passing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The implementation's behaviour broke a rule of the catalogue.
+    Fail(String),
+    /// The scenario does not apply here (adapter level, mode).
+    NotApplicable(String),
+    /// The suite could not set the scenario up.
+    Error(String),
+}
+
+/// What a scenario returns.
+pub type Outcome = Result<(), Stop>;
+
+impl From<EnvironmentError> for Stop {
+    fn from(e: EnvironmentError) -> Self {
+        Stop::Error(e.to_string())
+    }
+}
+
+impl From<ProbeError> for Stop {
+    fn from(e: ProbeError) -> Self {
+        Stop::Error(e.to_string())
+    }
+}
+
+impl From<CloudsError> for Stop {
+    fn from(e: CloudsError) -> Self {
+        Stop::Error(e.to_string())
+    }
+}
+
+impl From<kube::Error> for Stop {
+    fn from(e: kube::Error) -> Self {
+        Stop::Error(format!("Kubernetes API: {e}"))
+    }
+}
+
+/// `fail!("…", args)`: stop the scenario with a failure.
+macro_rules! fail {
+    ($($arg:tt)*) => { return Err($crate::scenarios::Stop::Fail(format!($($arg)*))) };
+}
+/// `check!(cond, "…", args)`: fail unless `cond`.
+macro_rules! check {
+    ($cond:expr, $($arg:tt)*) => { if !$cond { $crate::scenarios::fail!($($arg)*); } };
+}
+pub(crate) use {check, fail};
+
+/// A scenario body.
+pub type ScenarioFn = for<'a, 'e> fn(&'a mut Ctx<'e>) -> BoxFuture<'a, Outcome>;
+
+/// Boxes an `async fn(&mut Ctx<'_>) -> Outcome` into a [`ScenarioFn`].
+macro_rules! boxed {
+    ($f:path) => {{
+        fn wrapped<'a, 'e>(
+            ctx: &'a mut $crate::scenarios::Ctx<'e>,
+        ) -> futures::future::BoxFuture<'a, $crate::scenarios::Outcome> {
+            Box::pin($f(ctx))
+        }
+        wrapped as $crate::scenarios::ScenarioFn
+    }};
+}
+pub(crate) use boxed;
+
+/// The body of a catalogue scenario.
+pub fn body(id: &str) -> Option<ScenarioFn> {
+    let group = id
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_ascii_uppercase();
+    match group.as_str() {
+        "NS" => ns::body(id),
+        "MR" => mr::body(id),
+        "CR" => cr::body(id),
+        "TR" => tr::body(id),
+        "FT" => ft::body(id),
+        "BI" => bi::body(id),
+        _ => None,
+    }
+}
+
+/// Everything a scenario works with.
+pub struct Ctx<'e> {
+    /// The scenario being run.
+    pub info: &'static ScenarioInfo,
+    env: &'e mut Environment,
+    implementation: &'e Implementation,
+    work_dir: PathBuf,
+    /// fake-acr settings, editable until `start`.
+    pub acr: fake_acr::Settings,
+    /// fake-metadata settings, editable until `start`.
+    pub metadata: fake_metadata::Settings,
+    clouds: Option<Clouds>,
+    process: Option<RunningProcess>,
+    source: Option<CredentialSource>,
+    figures: Vec<Figure>,
+    /// When the scenario started (Events older than this are ignored).
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl<'e> Ctx<'e> {
+    /// A context with the default fake world; `work_dir` receives logs and the CA bundle.
+    pub fn new(
+        info: &'static ScenarioInfo,
+        env: &'e mut Environment,
+        implementation: &'e Implementation,
+        work_dir: PathBuf,
+    ) -> Self {
+        let (acr, metadata) = crate::clouds::default_plan(NODE_REGION);
+        Self {
+            info,
+            env,
+            implementation,
+            work_dir,
+            acr,
+            metadata,
+            clouds: None,
+            process: None,
+            source: None,
+            figures: Vec::new(),
+            started_at: chrono::Utc::now(),
+        }
+    }
+
+    /// The figures measured so far.
+    pub fn take_figures(&mut self) -> Vec<Figure> {
+        std::mem::take(&mut self.figures)
+    }
+
+    /// Where the implementation's output went.
+    pub fn log_file(&self) -> PathBuf {
+        self.work_dir
+            .join(format!("{}.implementation.log", self.info.id))
+    }
+
+    /// Records a measured figure.
+    pub fn figure(&mut self, name: &str, value: impl Into<String>) {
+        self.figures.push(Figure {
+            name: name.into(),
+            value: value.into(),
+        });
+    }
+
+    /// True when the implementation writes Secrets (adapter `process`).
+    pub fn is_cluster_level(&self) -> bool {
+        self.implementation.kind.level() == Level::Cluster
+    }
+
+    /// Stops the scenario as not applicable unless the implementation is cluster-level.
+    pub fn require_cluster(&self, what: &str) -> Outcome {
+        if self.is_cluster_level() {
+            Ok(())
+        } else {
+            Err(Stop::NotApplicable(format!(
+                "{what} needs an implementation that writes Secrets; {} only returns credentials",
+                self.implementation.kind.name()
+            )))
+        }
+    }
+
+    /// The environment (cluster access).
+    pub fn env(&mut self) -> &mut Environment {
+        self.env
+    }
+
+    /// The running fakes (after `start`).
+    pub fn clouds(&self) -> Result<&Clouds, Stop> {
+        self.clouds
+            .as_ref()
+            .ok_or_else(|| Stop::Error("the clouds are started by ctx.start()".into()))
+    }
+
+    /// Writes the helper's ConfigMap with exactly these keys. Credential-only implementations
+    /// cannot read it, so for them this does nothing (scenarios gate config-only checks).
+    pub async fn configure(&self, data: &[(&str, &str)]) -> Outcome {
+        if !self.is_cluster_level() {
+            return Ok(());
+        }
+        Ok(self.env.write_configuration(data).await?)
+    }
+
+    /// Creates a namespace for this scenario (`<hint>-<run id>`) and waits for its `default`
+    /// ServiceAccount; returns its name.
+    pub async fn namespace(&self, hint: &str) -> Result<String, Stop> {
+        let name = self
+            .env
+            .namespace_name(&format!("{}-{hint}", self.info.id.to_ascii_lowercase()));
+        self.env.create_namespace(&name).await?;
+        self.env
+            .wait_for_default_service_account(&name, CONVERGE_DEADLINE)
+            .await?;
+        Ok(name)
+    }
+
+    /// The namespace name `namespace(hint)` would create, without creating it.
+    pub fn namespace_name(&self, hint: &str) -> String {
+        self.env
+            .namespace_name(&format!("{}-{hint}", self.info.id.to_ascii_lowercase()))
+    }
+
+    /// Creates a ServiceAccount.
+    pub async fn service_account(&self, namespace: &str, name: &str) -> Outcome {
+        let sa = ServiceAccount {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<ServiceAccount>::namespaced(self.env.client(), namespace)
+            .create(&PostParams::default(), &sa)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts the fakes (with the planned settings) and the implementation.
+    pub async fn start(&mut self) -> Outcome {
+        self.start_clouds().await?;
+        self.start_implementation().await
+    }
+
+    /// Starts only the fakes.
+    pub async fn start_clouds(&mut self) -> Outcome {
+        if self.clouds.is_none() {
+            let clouds =
+                Clouds::start(self.acr.clone(), self.metadata.clone(), &self.work_dir).await?;
+            self.clouds = Some(clouds);
+        }
+        Ok(())
+    }
+
+    fn endpoints(&self) -> Result<Endpoints, Stop> {
+        let clouds = self.clouds()?;
+        Ok(Endpoints {
+            kubeconfig: self.env.kubeconfig(),
+            metadata: clouds.metadata_url(),
+            acr: clouds.acr_address(),
+            ca_file: clouds.ca_file().to_path_buf(),
+            proxy: clouds.proxy_url(),
+            region: NODE_REGION.to_string(),
+            log_file: self.log_file(),
+        })
+    }
+
+    /// (Re)starts the implementation process (or prepares the credential source).
+    pub async fn start_implementation(&mut self) -> Outcome {
+        let endpoints = self.endpoints()?;
+        if let Some(p) = self.process.take() {
+            p.stop().await;
+        }
+        match self.implementation.kind {
+            AdapterKind::Process => {
+                let p = self
+                    .implementation
+                    .start(&endpoints)
+                    .map_err(|e| Stop::Error(e.to_string()))?;
+                self.process = Some(p);
+            }
+            _ => self.source = Some(self.implementation.credential_source(&endpoints)),
+        }
+        Ok(())
+    }
+
+    /// Stops the implementation (end of scenario).
+    pub async fn stop(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.stop().await;
+        }
+        self.source = None;
+    }
+
+    /// Fails if the implementation process has exited ("no crash").
+    pub fn check_alive(&mut self) -> Outcome {
+        if let Some(p) = self.process.as_mut()
+            && let Some(status) = p.exited()
+        {
+            fail!(
+                "the implementation exited ({status}); its output is in {}",
+                self.log_file().display()
+            );
+        }
+        Ok(())
+    }
+
+    fn probe_tool(&self) -> Result<PullProbe, Stop> {
+        Ok(PullProbe::new(
+            self.env.client(),
+            self.clouds()?.registry_access(),
+        ))
+    }
+
+    /// Could a Pod created now in `namespace` under `service_account` pull `image`? For
+    /// credential-only adapters: the credentials the implementation returns for `image`.
+    pub async fn probe(
+        &mut self,
+        namespace: &str,
+        service_account: &str,
+        image: &str,
+    ) -> Result<ProbeOutcome, Stop> {
+        let probe = self.probe_tool()?;
+        if let Some(source) = self.source.as_mut() {
+            let creds = source
+                .get(image)
+                .await
+                .map_err(|e| Stop::Fail(e.to_string()))?;
+            return Ok(probe.credentials(image, creds).await?);
+        }
+        let deadline = Instant::now() + CONVERGE_DEADLINE;
+        loop {
+            match probe.pod(namespace, service_account, image).await {
+                Ok(o) => return Ok(o),
+                // The ServiceAccount may not exist yet (controller-manager lag, or just created).
+                Err(ProbeError::CreatePod {
+                    source: kube::Error::Api(s),
+                    ..
+                }) if Instant::now() < deadline && (s.code == 403 || s.code == 404) => {
+                    tokio::time::sleep(POLL).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Pulls `image` with exactly `credential`, ignoring keys (cross-checks such as "a token of
+    /// instance A is refused by instance B").
+    pub async fn pull_with(&self, image: &str, credential: &Credential) -> Result<bool, Stop> {
+        let probe = self.probe_tool()?;
+        let forced = Credential {
+            key: crate::adapter::registry_host(image),
+            ..credential.clone()
+        };
+        Ok(probe.credentials(image, vec![forced]).await?.pulled())
+    }
+
+    /// Polls the probe until a credential pulls `image`; returns the time it took.
+    pub async fn until_pulls(
+        &mut self,
+        namespace: &str,
+        sa: &str,
+        image: &str,
+        within: Duration,
+    ) -> Result<Duration, Stop> {
+        let t0 = Instant::now();
+        let mut last;
+        loop {
+            let outcome = self.probe(namespace, sa, image).await?;
+            if outcome.pulled_with_credentials() {
+                return Ok(t0.elapsed());
+            }
+            last = outcome.explain();
+            if t0.elapsed() >= within {
+                break;
+            }
+            self.check_alive()?;
+            tokio::time::sleep(POLL).await;
+        }
+        fail!(
+            "a Pod in {namespace} (ServiceAccount {sa}) could not pull within {:.1} s — {last}",
+            within.as_secs_f64()
+        )
+    }
+
+    /// Fails if a Pod created now could pull `image` with credentials.
+    pub async fn check_cannot_pull(
+        &mut self,
+        namespace: &str,
+        sa: &str,
+        image: &str,
+        why: &str,
+    ) -> Outcome {
+        let outcome = self.probe(namespace, sa, image).await?;
+        check!(
+            !outcome.pulled(),
+            "{why}: a Pod in {namespace} (ServiceAccount {sa}) could pull — {}",
+            outcome.explain()
+        );
+        Ok(())
+    }
+
+    /// Fails unless no credential matches `image` (kubelet would pull anonymously).
+    pub async fn check_no_credentials(
+        &mut self,
+        namespace: &str,
+        sa: &str,
+        image: &str,
+        why: &str,
+    ) -> Outcome {
+        let outcome = self.probe(namespace, sa, image).await?;
+        check!(
+            outcome.no_credentials_matched() && !outcome.pulled(),
+            "{why}: expected no matching credentials and a refused anonymous pull — {}",
+            outcome.explain()
+        );
+        Ok(())
+    }
+
+    /// Every pull credential reachable from a ServiceAccount: `(secret name, credentials)`.
+    pub async fn sa_credentials(
+        &self,
+        namespace: &str,
+        sa: &str,
+    ) -> Result<Vec<(String, Vec<Credential>)>, Stop> {
+        let sas: Api<ServiceAccount> = Api::namespaced(self.env.client(), namespace);
+        let secrets: Api<Secret> = Api::namespaced(self.env.client(), namespace);
+        let Some(account) = sas.get_opt(sa).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for r in account.image_pull_secrets.unwrap_or_default() {
+            if let Some(s) = secrets.get_opt(&r.name).await? {
+                out.push((r.name.clone(), credentials_of_secret(&s)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `imagePullSecrets` names of a ServiceAccount, in order.
+    pub async fn sa_pull_secret_names(
+        &self,
+        namespace: &str,
+        sa: &str,
+    ) -> Result<Vec<String>, Stop> {
+        let sas: Api<ServiceAccount> = Api::namespaced(self.env.client(), namespace);
+        Ok(sas
+            .get_opt(sa)
+            .await?
+            .and_then(|a| a.image_pull_secrets)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .collect())
+    }
+
+    /// Warning Events created since the scenario started, in any namespace:
+    /// `(namespace, reason, message)`.
+    pub async fn warnings_since_start(&self) -> Result<Vec<(String, String, String)>, Stop> {
+        let events: Api<Event> = Api::all(self.env.client());
+        let list = events
+            .list(&ListParams::default().fields("type=Warning"))
+            .await?;
+        let since = self.started_at - chrono::Duration::seconds(1);
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|e| {
+                let at = e
+                    .last_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .or_else(|| e.event_time.as_ref().map(|t| t.0))
+                    .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0));
+                at.is_some_and(|t| to_chrono(t) >= since)
+            })
+            .map(|e| {
+                (
+                    e.metadata.namespace.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.message.unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// Polls until a Warning Event (since start) satisfies `pred`; returns its message.
+    pub async fn until_warning(
+        &self,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&str, &str) -> bool,
+    ) -> Result<String, Stop> {
+        let t0 = Instant::now();
+        loop {
+            let warnings = self.warnings_since_start().await?;
+            if let Some((_, reason, message)) = warnings.iter().find(|(_, r, m)| pred(r, m)) {
+                return Ok(format!("{reason}: {message}"));
+            }
+            if t0.elapsed() >= within {
+                let seen: Vec<String> = warnings
+                    .iter()
+                    .map(|(ns, r, m)| format!("{ns}/{r}: {m}"))
+                    .collect();
+                fail!(
+                    "no Warning Event {what} within {:.0} s; Warning Events seen: [{}]",
+                    within.as_secs_f64(),
+                    seen.join(" | ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// GetAuthorizationToken calls fake-acr has logged (both editions).
+    pub fn token_calls(&self) -> Result<Vec<TokenCall>, Stop> {
+        Ok(self.clouds()?.token_calls())
+    }
+
+    /// Polls until fake-acr has logged at least `n` token calls satisfying `pred`.
+    pub async fn until_token_calls(
+        &mut self,
+        n: usize,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&TokenCall) -> bool,
+    ) -> Result<Vec<TokenCall>, Stop> {
+        let t0 = Instant::now();
+        loop {
+            let calls: Vec<TokenCall> = self
+                .token_calls()?
+                .into_iter()
+                .filter(|c| pred(c))
+                .collect();
+            if calls.len() >= n {
+                return Ok(calls);
+            }
+            if t0.elapsed() >= within {
+                fail!(
+                    "expected {n} GetAuthorizationToken calls {what} within {:.0} s, saw {}",
+                    within.as_secs_f64(),
+                    calls.len()
+                );
+            }
+            self.check_alive()?;
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Snapshot of the pull Secrets in a namespace: name → (resourceVersion, credentials).
+    pub async fn pull_secrets(
+        &self,
+        namespace: &str,
+    ) -> Result<BTreeMap<String, (String, Vec<Credential>)>, Stop> {
+        let secrets: Api<Secret> = Api::namespaced(self.env.client(), namespace);
+        let mut out = BTreeMap::new();
+        for s in secrets.list(&ListParams::default()).await?.items {
+            let kind = s.type_.as_deref().unwrap_or_default();
+            if kind == "kubernetes.io/dockerconfigjson" || kind == "kubernetes.io/dockercfg" {
+                let name = s.metadata.name.clone().unwrap_or_default();
+                let rv = s.metadata.resource_version.clone().unwrap_or_default();
+                out.insert(name, (rv, credentials_of_secret(&s)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fails if a pull Secret in `namespace` holds an entry with an empty user name or password.
+    pub async fn check_no_empty_credentials(&self, namespace: &str) -> Outcome {
+        for (name, (_, creds)) in self.pull_secrets(namespace).await? {
+            for c in creds {
+                check!(
+                    !c.username.is_empty() && !c.password.is_empty(),
+                    "Secret {namespace}/{name} holds an entry for {} with an empty user name or password",
+                    c.key
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_chrono(t: k8s_openapi::jiff::Timestamp) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
+        .unwrap_or_default()
+}
+
+/// A fingerprint of a credential for "was it replaced?" checks: never the secret itself.
+pub fn fingerprint(c: &Credential) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    c.username.hash(&mut h);
+    c.password.hash(&mut h);
+    h.finish()
+}
+
+/// Seconds with one decimal, for figures.
+pub fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}

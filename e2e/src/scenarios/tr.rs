@@ -1,0 +1,244 @@
+//! TR — threshold-based refresh (cluster and source level).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::images::{EE_BJ, EE_BJ_ID, EE_HZ, EE_HZ_ID, PE_HZ};
+use super::mr::registry_info;
+use super::{
+    CONVERGE_DEADLINE, Ctx, Outcome, START_DEADLINE, boxed, check, fail, fingerprint, secs,
+};
+
+pub(super) fn body(id: &str) -> Option<super::ScenarioFn> {
+    Some(match id {
+        "TR1" => boxed!(tr1),
+        "TR2" => boxed!(tr2),
+        "TR3" => boxed!(tr3),
+        "TR4" => boxed!(tr4),
+        _ => return None,
+    })
+}
+
+/// Token lifetime L of TR1.
+const TR1_LIFETIME: u64 = 20;
+/// Threshold T of TR1.
+const TR1_THRESHOLD: u64 = 8;
+
+/// Probes `image` in `default` until `until`, failing on the first probe that cannot pull;
+/// returns the moments (since `t0`) at which the credential in use changed.
+async fn pull_continuously(
+    ctx: &mut Ctx<'_>,
+    image: &str,
+    t0: Instant,
+    until: Instant,
+) -> Result<(Vec<Duration>, usize), super::Stop> {
+    let mut changes = Vec::new();
+    let mut last = None;
+    let mut probes = 0;
+    while Instant::now() < until {
+        let outcome = ctx.probe("default", "default", image).await?;
+        probes += 1;
+        let Some(used) = outcome.used.as_ref() else {
+            fail!(
+                "at t={:.1} s a Pod could not pull — {}",
+                t0.elapsed().as_secs_f64(),
+                outcome.explain()
+            );
+        };
+        let print = fingerprint(used);
+        if last.is_some_and(|l| l != print) {
+            changes.push(t0.elapsed());
+        }
+        last = Some(print);
+        ctx.check_alive()?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok((changes, probes))
+}
+
+async fn tr1(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.acr.token_lifetime_secs = TR1_LIFETIME;
+    ctx.configure(&[("expiring-threshold", &format!("{TR1_THRESHOLD}s"))])
+        .await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    // Time zero is the issue of the first token (the fake's log); the probe runs until well
+    // past the first token's expiry.
+    let issued = ctx
+        .token_calls()?
+        .into_iter()
+        .find(|c| c.succeeded())
+        .map(|c| c.at);
+    let Some(issued) = issued else {
+        fail!("a pull worked but fake-acr logged no successful GetAuthorizationToken")
+    };
+    let age = (chrono::Utc::now() - issued).to_std().unwrap_or_default();
+    let t0 = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+    let until = t0 + Duration::from_secs(TR1_LIFETIME + 4);
+    let (changes, probes) = pull_continuously(ctx, PE_HZ, t0, until).await?;
+    ctx.figure("probes", probes.to_string());
+    let Some(first) = changes.first() else {
+        fail!(
+            "the credential was never replaced within L+4 s (L={TR1_LIFETIME} s, T={TR1_THRESHOLD} s)"
+        );
+    };
+    ctx.figure("replaced-at", secs(*first));
+    let earliest = Duration::from_secs(TR1_LIFETIME - TR1_THRESHOLD)
+        .saturating_sub(Duration::from_millis(1500));
+    check!(
+        *first >= earliest,
+        "replaced at {:.1} s, before L-T = {} s",
+        first.as_secs_f64(),
+        TR1_LIFETIME - TR1_THRESHOLD
+    );
+    check!(
+        *first <= Duration::from_secs(TR1_LIFETIME),
+        "replaced at {:.1} s, after the lifetime L = {TR1_LIFETIME} s",
+        first.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn tr2(ctx: &mut Ctx<'_>) -> Outcome {
+    const LIFETIME: u64 = 8;
+    const WINDOW: u64 = 12;
+    ctx.acr.token_lifetime_secs = LIFETIME;
+    ctx.configure(&[("expiring-threshold", "30s")]).await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    let before = ctx.token_calls()?.len();
+    let t0 = Instant::now();
+    pull_continuously(ctx, PE_HZ, t0, t0 + Duration::from_secs(WINDOW)).await?;
+    let calls = ctx.token_calls()?.len() - before;
+    ctx.figure("calls-in-window", format!("{calls} in {WINDOW} s"));
+    check!(
+        calls >= 1,
+        "no refresh in {WINDOW} s although the threshold (30 s) exceeds the lifetime ({LIFETIME} s)"
+    );
+    check!(
+        calls <= WINDOW as usize + 1,
+        "{calls} GetAuthorizationToken calls in {WINDOW} s: a hot loop (more than one per second)"
+    );
+    Ok(())
+}
+
+async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("observing STS use through one long-running process")?;
+    ctx.metadata.credential_lifetime = Duration::from_secs(15);
+    ctx.metadata.rotation_lead_time = Duration::from_secs(5);
+    ctx.acr.token_lifetime_secs = 10;
+    ctx.configure(&[("expiring-threshold", "5s")]).await?;
+    ctx.start().await?;
+    ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
+        .await?;
+    let admin = ctx.clouds()?.metadata();
+    let first = admin.state().current;
+    let rotated = admin.rotate();
+    let (Some(first), Some(rotated)) = (first, rotated) else {
+        fail!("fake-metadata has issued no credentials although a pull worked");
+    };
+    ctx.figure("rotated-to", rotated.access_key_id.clone());
+    // A successful ACR call after the first credentials expired can only be signed with newer
+    // ones; a call refused as expired means the implementation kept the old ones too long.
+    let expiry = first.expiration;
+    let wait = (expiry - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(12);
+    let calls = ctx
+        .until_token_calls(1, wait, "after the first STS credentials expired", |c| {
+            c.succeeded() && c.at > expiry
+        })
+        .await?;
+    let refused: Vec<String> = ctx
+        .token_calls()?
+        .into_iter()
+        .filter(|c| c.result.contains("SecurityToken"))
+        .map(|c| c.result)
+        .collect();
+    check!(
+        refused.is_empty(),
+        "ACR refused calls signed with stale STS credentials: {refused:?}"
+    );
+    ctx.figure(
+        "first-call-with-new-credentials",
+        format!(
+            "{:.1} s after expiry",
+            (calls[0].at - expiry).num_milliseconds() as f64 / 1000.0
+        ),
+    );
+    ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
+        .await?;
+    Ok(())
+}
+
+async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
+    ctx.require_cluster("counting calls across namespaces")?;
+    const LIFETIME: u64 = 12;
+    const THRESHOLD: u64 = 6;
+    const WINDOW: u64 = 13;
+    ctx.acr.token_lifetime_secs = LIFETIME;
+    let mut names = vec!["default".to_string()];
+    for i in 1..=3 {
+        names.push(ctx.namespace(&format!("n{i}")).await?);
+    }
+    let info = registry_info(&[
+        (EE_HZ_ID, "cn-hangzhou", None),
+        (EE_BJ_ID, "cn-beijing", None),
+    ]);
+    ctx.configure(&[
+        ("watch-namespace", &names.join(",")),
+        ("acr-registry-info", &info),
+        ("expiring-threshold", &format!("{THRESHOLD}s")),
+    ])
+    .await?;
+    ctx.start().await?;
+    for ns in &names {
+        ctx.until_pulls(ns, "default", EE_HZ, START_DEADLINE)
+            .await?;
+        ctx.until_pulls(ns, "default", EE_BJ, CONVERGE_DEADLINE)
+            .await?;
+    }
+    let initial = per_region(&ctx.token_calls()?);
+    for (region, n) in &initial {
+        check!(
+            *n <= 2,
+            "{n} GetAuthorizationToken calls to {region} to serve {} namespaces: calls scale with namespaces",
+            names.len()
+        );
+    }
+    let before = ctx.token_calls()?.len();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(WINDOW) {
+        ctx.check_alive()?;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let window = per_region(&ctx.token_calls()?[before..]);
+    let cycles = WINDOW.div_ceil(LIFETIME - THRESHOLD) as usize + 1;
+    for (region, n) in &window {
+        check!(
+            *n <= cycles,
+            "{n} calls to {region} in {WINDOW} s (at most {cycles} refresh cycles) for {} namespaces",
+            names.len()
+        );
+    }
+    check!(
+        !window.is_empty(),
+        "no refresh within {WINDOW} s (lifetime {LIFETIME} s, threshold {THRESHOLD} s)"
+    );
+    ctx.figure(
+        "calls",
+        format!(
+            "initial {initial:?}, next {WINDOW} s {window:?}, {} namespaces",
+            names.len()
+        ),
+    );
+    Ok(())
+}
+
+fn per_region(calls: &[crate::clouds::TokenCall]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for c in calls {
+        *m.entry(c.region.clone()).or_insert(0) += 1;
+    }
+    m
+}
