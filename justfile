@@ -27,3 +27,7 @@ cluster-up *ARGS:
 # Stop the control plane started by cluster-up and remove its directory.
 cluster-down *ARGS:
     cargo run -q -p acr-conformance -- cluster down {{ARGS}}
+
+# Benchmark: requests/s on fake-metadata's credentials path from a loopback load generator (SECONDS, CONNECTIONS).
+bench-metadata SECONDS="5" CONNECTIONS="4":
+    cargo run --release -q -p fake-metadata --example bench_metadata -- {{SECONDS}} {{CONNECTIONS}}
