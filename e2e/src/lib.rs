@@ -3,5 +3,25 @@
 //! Modules:
 //! - [`cluster`]: a real local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
 //!   started as processes for tests, plus the `cluster up|down` commands of the `acr-conformance` binary.
+//! - [`catalogue`]: the scenario IDs, titles, groups and levels of CONFORMANCE.md.
+//! - [`host_proxy`]: a loopback CONNECT proxy that routes Alibaba host names to the fakes.
+//! - [`adapter`]: how an implementation is run (process, docker credential helper, kubelet plugin).
+//! - [`clouds`]: one scenario's fakes (fake-metadata, fake-acr), CA bundle and proxy.
+//! - [`environment`]: the cluster under test (local or existing) and the reset between scenarios.
+//! - [`probe`]: the pull probe (Pod → admission → Secrets → kubelet keyring → OCI pull).
+//! - [`pull_secret`]: pull secrets read the way kubelet reads them.
+//! - [`report`]: results and the junit.xml / summary.md / summary.json writers.
+//! - [`runner`]: the `run` / `list` subcommands: scenarios in series, progress, report.
+//! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI).
 
+pub mod adapter;
+pub mod catalogue;
+pub mod clouds;
 pub mod cluster;
+pub mod environment;
+pub mod host_proxy;
+pub mod probe;
+pub mod pull_secret;
+pub mod report;
+pub mod runner;
+pub mod scenarios;
