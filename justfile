@@ -31,3 +31,16 @@ cluster-down *ARGS:
 # Benchmark: requests/s on fake-metadata's credentials path from a loopback load generator (SECONDS, CONNECTIONS).
 bench-metadata SECONDS="5" CONNECTIONS="4":
     cargo run --release -q -p fake-metadata --example bench_metadata -- {{SECONDS}} {{CONNECTIONS}}
+
+# Fuzz the ConfigMap parser and image references for SECONDS each (cargo-fuzz on the stable toolchain via RUSTC_BOOTSTRAP=1).
+fuzz SECONDS="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+      echo "== installing cargo-fuzz" >&2
+      cargo install cargo-fuzz --locked
+    fi
+    for target in configmap image_ref; do
+      echo "== fuzz $target for {{SECONDS}} s" >&2
+      RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz -s none "$target" -- -max_total_time={{SECONDS}}
+    done

@@ -30,30 +30,45 @@ pub fn parse(
     let mut config = Config::default();
     let get = |key: &str| data.get(key).map(String::as_str);
 
-    if let Some(v) = get(keys::ACR_API_VERSION) {
-        p.api_version(v).map(|x| config.acr_api_version = x);
+    if let Some(v) = get(keys::ACR_API_VERSION)
+        && let Some(x) = p.api_version(v)
+    {
+        config.acr_api_version = x;
     }
-    if let Some(v) = get(keys::ACR_REGISTRY) {
-        p.registry_patterns(v).map(|x| config.registry_patterns = x);
+    if let Some(v) = get(keys::ACR_REGISTRY)
+        && let Some(x) = p.registry_patterns(v)
+    {
+        config.registry_patterns = x;
     }
-    if let Some(v) = get(keys::WATCH_NAMESPACE) {
-        p.watch_namespace(v).map(|x| config.watch_namespace = x);
+    if let Some(v) = get(keys::WATCH_NAMESPACE)
+        && let Some(x) = p.watch_namespace(v)
+    {
+        config.watch_namespace = x;
     }
-    if let Some(v) = get(keys::EXPIRING_THRESHOLD) {
-        p.expiring_threshold(v)
-            .map(|x| config.expiring_threshold = x);
+    if let Some(v) = get(keys::EXPIRING_THRESHOLD)
+        && let Some(x) = p.expiring_threshold(v)
+    {
+        config.expiring_threshold = x;
     }
-    if let Some(v) = get(keys::SERVICE_ACCOUNT) {
-        p.service_accounts(v).map(|x| config.service_accounts = x);
+    if let Some(v) = get(keys::SERVICE_ACCOUNT)
+        && let Some(x) = p.service_accounts(v)
+    {
+        config.service_accounts = x;
     }
-    if let Some(v) = get(keys::ACR_REGISTRY_INFO) {
-        p.registry_info(v).map(|x| config.registry_info = x);
+    if let Some(v) = get(keys::ACR_REGISTRY_INFO)
+        && let Some(x) = p.registry_info(v)
+    {
+        config.registry_info = x;
     }
-    if let Some(v) = get(keys::WEBHOOK_CONFIGURATION) {
-        p.webhook(v).map(|x| config.webhook = x);
+    if let Some(v) = get(keys::WEBHOOK_CONFIGURATION)
+        && let Some(x) = p.webhook(v)
+    {
+        config.webhook = x;
     }
-    if let Some(v) = get(keys::RRSA) {
-        p.rrsa(v).map(|x| config.rrsa = x);
+    if let Some(v) = get(keys::RRSA)
+        && let Some(x) = p.rrsa(v)
+    {
+        config.rrsa = x;
     }
     if let Some(v) = get(keys::NOTIFY_EMAIL) {
         config.notify_email = p.notify_email(v);
@@ -433,15 +448,15 @@ impl Parser {
             let at = at.as_str();
             match field.as_str() {
                 "instanceId" => {
-                    if let Some(text) = self.string_field(at, v) {
-                        if !text.is_empty() {
-                            match InstanceId::parse(&text) {
-                                Some(id) => info.instance_id = Some(id),
-                                None => self.error_at(key, at, Kind::BadValue {
-                                    value: text,
-                                    expected: "an Enterprise Edition instance id like cri-abc123 (from the ACR console), or \"\" for Personal Edition",
-                                }),
-                            }
+                    if let Some(text) = self.string_field(at, v)
+                        && !text.is_empty()
+                    {
+                        match InstanceId::parse(&text) {
+                            Some(id) => info.instance_id = Some(id),
+                            None => self.error_at(key, at, Kind::BadValue {
+                                value: text,
+                                expected: "an Enterprise Edition instance id like cri-abc123 (from the ACR console), or \"\" for Personal Edition",
+                            }),
                         }
                     }
                 }

@@ -39,6 +39,11 @@ pub enum PatternError {
         "'{0}' is refused in a host by kubelet's URL parser, which would ignore the key (negated classes cannot be used)"
     )]
     RefusedByUrlParser(char),
+    /// kubelet's URL parser reads a host starting with `[` as an IPv6 address and ignores the key.
+    #[error(
+        "a host starting with '[' is read as an IPv6 address by kubelet's URL parser, which would ignore the key"
+    )]
+    LeadingBracket,
     /// `a..b`, a leading or trailing dot.
     #[error("it has an empty label (a leading, trailing or doubled '.')")]
     EmptyLabel,
@@ -87,11 +92,17 @@ impl RegistryPattern {
                 '^' | '\\' => return Err(PatternError::RefusedByUrlParser(c)),
                 _ => {}
             }
-            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-                && !GLOB_CHARS.contains(&c)
-            {
+            let allowed = c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || c == '-'
+                || c == '.'
+                || GLOB_CHARS.contains(&c);
+            if !allowed {
                 return Err(PatternError::BadCharacter(c));
             }
+        }
+        if host.starts_with('[') {
+            return Err(PatternError::LeadingBracket);
         }
         for label in host.split('.') {
             if label.is_empty() {
@@ -238,6 +249,7 @@ mod tests {
         assert_eq!(err("example.com/*"), GlobInPath("/*".into()));
         assert_eq!(err("exa mple.com"), BadCharacter(' '));
         assert_eq!(err("registry?.example.com"), QuestionMark);
+        assert_eq!(err("[ab]-registry.example.com"), LeadingBracket);
         assert_eq!(err("registry[^0-9].example.com"), RefusedByUrlParser('^'));
     }
 
