@@ -9,7 +9,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (BTreeMap<String, String>, String)| {
     let (data, manifest) = input;
-    for data in [Some(data), config::data_from_yaml(&manifest).ok()].into_iter().flatten() {
+    for data in [Some(data), config::data_from_yaml(&manifest).ok()]
+        .into_iter()
+        .flatten()
+    {
         match config::parse(&data) {
             Ok((parsed, warnings)) => {
                 for w in &warnings {
