@@ -305,3 +305,60 @@ async fn control_planes_run_side_by_side_and_the_apiserver_restarts_on_its_port_
         assert!(!alive(pid), "{component} (pid {pid}) still runs after drop");
     }
 }
+
+#[tokio::test]
+async fn cluster_up_leaves_a_reachable_control_plane_that_cluster_down_stops() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("cluster");
+    let cli = |action: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_acr-conformance"))
+            .args(["cluster", action, "--dir"])
+            .arg(&dir)
+            .output()
+            .expect("run acr-conformance");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "cluster {action} failed: {}\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+
+    let up = cli("up");
+    let pids: Vec<u32> = up
+        .lines()
+        .filter_map(|l| l.split_once(": pid ")?.1.trim().parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 3, "one pid per component:\n{up}");
+    let kubeconfig = up
+        .lines()
+        .find_map(|l| l.strip_prefix("export KUBECONFIG="))
+        .expect("prints export KUBECONFIG=…");
+    // The command has exited; the control plane must still answer.
+    assert!(
+        pids.iter().all(|&pid| alive(pid)),
+        "components outlive `cluster up`"
+    );
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig readable"),
+        &Default::default(),
+    )
+    .await
+    .expect("kubeconfig valid");
+    let client = kube::Client::try_from(config).expect("client");
+    Api::<Namespace>::all(client)
+        .get("default")
+        .await
+        .expect("the printed kubeconfig reaches the apiserver as admin");
+
+    let down = cli("down");
+    for pid in pids {
+        assert!(
+            !alive(pid),
+            "pid {pid} still runs after `cluster down`:\n{down}"
+        );
+    }
+    assert!(!dir.exists(), "`cluster down` removes {}", dir.display());
+}

@@ -118,14 +118,13 @@ impl ControlPlane {
         let mut attempt = 1;
         loop {
             let dir = make_dir(options.dir.as_deref())?;
-            let started = Self::start_once(&binary, dir.clone(), options.exit_with_parent).await;
-            if started.is_err() {
-                // A failure before the ControlPlane existed leaves the directory behind; after, Drop
-                // has removed it already.
-                let _ = fs::remove_dir_all(&dir);
-            }
-            match started {
-                Ok(plane) => return Ok(plane),
+            // An error or panic before the ControlPlane exists would leave the directory behind.
+            let mut dir_guard = RemoveDirOnDrop(Some(dir.clone()));
+            match Self::start_once(&binary, dir, options.exit_with_parent).await {
+                Ok(plane) => {
+                    dir_guard.0 = None;
+                    return Ok(plane);
+                }
                 Err(e) if attempt < START_ATTEMPTS && is_port_clash(&e) => {
                     eprintln!(
                         "kubeplane: a port was taken while starting (attempt {attempt}), retrying on new ports"
@@ -451,6 +450,18 @@ impl Drop for ControlPlane {
         }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             eprintln!("kubeplane: removing {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// Removes a directory when dropped, unless emptied first.
+struct RemoveDirOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            // Already gone when a ControlPlane's Drop removed it.
+            let _ = fs::remove_dir_all(dir);
         }
     }
 }
