@@ -77,6 +77,7 @@ fn check_lists_every_error_and_hides_secrets() {
         "key acr-api-version: '2019-01-01'",
         "key acr-registry: 'https://registry.*.aliyuncs.com' is not a registry host pattern",
         "key watch-namespace: 'Default,,team-a' has an empty item at position 2",
+        "key watch-namespace: 'Default' is not a valid namespace name",
         "key expiring-threshold: '15 minutes' is not a duration like 15m",
         "key service-account: 'Bad Name' is not a valid ServiceAccount name",
         "key acr-registry-info item 1 field instanceId: 'my-instance'",

@@ -155,32 +155,27 @@ impl Parser {
         default: &'static str,
     ) -> Option<Vec<&'a str>> {
         let v = value.trim();
-        let mut errors = Vec::new();
+        let report = |p: &mut Self, kind| match location {
+            Some(l) => p.error_at(key, l, kind),
+            None => p.error(key, kind),
+        };
         if v.is_empty() {
-            errors.push(Kind::Empty { default });
+            report(self, Kind::Empty { default });
+            return None;
         }
         let items: Vec<&str> = v.split(',').map(str::trim).collect();
-        if errors.is_empty() {
-            for (i, item) in items.iter().enumerate() {
-                if item.is_empty() {
-                    errors.push(Kind::EmptyItem {
-                        value: v.to_owned(),
-                        position: i + 1,
-                    });
-                    break;
-                }
-            }
+        if let Some(i) = items.iter().position(|item| item.is_empty()) {
+            // Reported once per list; the other items are still checked, so that every
+            // problem shows at once. Callers see the error count grow and give up the key.
+            report(
+                self,
+                Kind::EmptyItem {
+                    value: v.to_owned(),
+                    position: i + 1,
+                },
+            );
         }
-        if errors.is_empty() {
-            return Some(items);
-        }
-        for kind in errors {
-            match location {
-                Some(l) => self.error_at(key, l, kind),
-                None => self.error(key, kind),
-            }
-        }
-        None
+        Some(items.into_iter().filter(|i| !i.is_empty()).collect())
     }
 
     /// Drops repeated items, keeping the first, with a warning naming them.
@@ -212,6 +207,7 @@ impl Parser {
     }
 
     fn registry_patterns(&mut self, value: &str) -> Option<Vec<RegistryPattern>> {
+        let before = self.errors.len();
         let key = keys::ACR_REGISTRY;
         let items = self.list(key, None, value, "registry.*.aliyuncs.com,...")?;
         let mut patterns = Vec::new();
@@ -231,7 +227,7 @@ impl Parser {
                 }
             }
         }
-        if !ok {
+        if !ok || self.errors.len() != before {
             return None;
         }
         for p in &patterns {
@@ -246,6 +242,7 @@ impl Parser {
     }
 
     fn watch_namespace(&mut self, value: &str) -> Option<NamespaceSelector> {
+        let before = self.errors.len();
         let key = keys::WATCH_NAMESPACE;
         let items = self.list(key, None, value, "default")?;
         let mut names = Vec::new();
@@ -268,7 +265,7 @@ impl Parser {
                 );
             }
         }
-        if !ok {
+        if !ok || self.errors.len() != before {
             return None;
         }
         if all {
@@ -286,6 +283,7 @@ impl Parser {
     }
 
     fn service_accounts(&mut self, value: &str) -> Option<ServiceAccountSelector> {
+        let before = self.errors.len();
         let key = keys::SERVICE_ACCOUNT;
         let items = self.list(key, None, value, "default")?;
         let mut names = Vec::new();
@@ -308,7 +306,7 @@ impl Parser {
                 );
             }
         }
-        if !ok {
+        if !ok || self.errors.len() != before {
             return None;
         }
         if all {

@@ -20,7 +20,7 @@ pub enum PatternError {
     #[error("it is empty")]
     Empty,
     /// `https://` or another scheme in front of the host.
-    #[error("write the host without a scheme (kubelet ignores it)")]
+    #[error("write the host without a scheme (acr-registry lists registry hosts)")]
     Scheme,
     /// Upper-case letters never match: kubelet compares case-sensitively and image hosts are
     /// lower-case in practice.
