@@ -44,3 +44,7 @@ fuzz SECONDS="60":
       echo "== fuzz $target for {{SECONDS}} s" >&2
       RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz -s none "$target" -- -max_total_time={{SECONDS}}
     done
+
+# Run the reference refresher (outside the cluster: pass --kubeconfig FILE; `run --help` lists every setting).
+run *ARGS:
+    cargo run -q -p acr-refresher -- run {{ARGS}}
