@@ -28,6 +28,10 @@ cluster-up *ARGS:
 cluster-down *ARGS:
     cargo run -q -p acr-conformance -- cluster down {{ARGS}}
 
+# Measure the local control plane: warm start, apiserver restart, RSS of etcd/apiserver/controller-manager.
+bench-cluster RUNS="5":
+    cargo run --release -q -p acr-conformance --example bench_control_plane -- {{RUNS}}
+
 # Benchmark: requests/s on fake-metadata's credentials path from a loopback load generator (SECONDS, CONNECTIONS).
 bench-metadata SECONDS="5" CONNECTIONS="4":
     cargo run --release -q -p fake-metadata --example bench_metadata -- {{SECONDS}} {{CONNECTIONS}}

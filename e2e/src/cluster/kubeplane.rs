@@ -128,6 +128,9 @@ fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
             "build",
             "-v",
             "-trimpath",
+            // The binary must not depend on the checkout's git state (VCS stamping fails in a
+            // clone owned by another user).
+            "-buildvcs=false",
             "-mod=readonly",
             "-tags",
             "selinux,notest",

@@ -201,6 +201,9 @@ impl ControlPlane {
             format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
             format!("--api-audiences={SERVICE_ACCOUNT_ISSUER}"),
             "--profiling=false".to_owned(),
+            // On SIGTERM, end open watches (the controller-manager's, a refresher's) instead of
+            // letting them hold the HTTP/2 server open for --request-timeout (60 s): restarts stay fast.
+            "--shutdown-watch-termination-grace-period=2s".to_owned(),
         ];
         let kcm_args = vec![
             format!("--kubeconfig={}", kcm_kubeconfig.display()),
