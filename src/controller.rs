@@ -17,10 +17,10 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, LocalObjectReference, Namespace, ObjectReference, Secret, ServiceAccount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::Mutex as AsyncMutex;
@@ -103,8 +103,6 @@ pub struct Context {
     metrics: Arc<Metrics>,
     recorder: Recorder,
     discovery: AsyncMutex<DiscoveryState>,
-    service_accounts: Store<ServiceAccount>,
-    managed_secrets: Store<Secret>,
     /// Last time a warning with a given key was published, to keep Events and logs quiet.
     warned: std::sync::Mutex<HashMap<String, Instant>>,
 }
@@ -287,6 +285,11 @@ impl Context {
     }
 }
 
+/// The label selector of the refresher's own Secrets.
+fn managed_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+}
+
 fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
@@ -337,6 +340,7 @@ async fn reconcile_namespace(
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let ns = namespace.name_any();
+    tracing::debug!(namespace = %ns, "reconcile");
     if namespace.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -366,19 +370,20 @@ async fn reconcile_namespace(
         let desired_auths = registry
             .as_ref()
             .map(|r| desired::desired_auths(&r.keys, &r.tokens, current_auths.as_ref()));
-        let service_accounts: Vec<ServiceAccount> = ctx
-            .service_accounts
-            .state()
+        // Read fresh from the API server (not a cache): the plan must see what is there now.
+        let service_accounts = accounts
+            .list(&ListParams::default())
+            .await
+            .map_err(kube_error("list", "ServiceAccount", &ns, "*"))?
+            .items;
+        let stale_managed: Vec<String> = secrets
+            .list(&ListParams::default().labels(&managed_selector()))
+            .await
+            .map_err(kube_error("list", "Secret", &ns, "*"))?
+            .items
             .iter()
-            .filter(|sa| sa.namespace().as_deref() == Some(ns.as_str()))
-            .map(|sa| (**sa).clone())
-            .collect();
-        let stale_managed: Vec<String> = ctx
-            .managed_secrets
-            .state()
-            .iter()
-            .filter(|s| s.namespace().as_deref() == Some(ns.as_str()) && s.name_any() != name)
             .map(|s| s.name_any())
+            .filter(|n| n != name)
             .collect();
         let plan = desired::plan_namespace(&NamespaceInputs {
             served,
@@ -698,23 +703,6 @@ pub async fn run(
     };
     let recorder = Recorder::new(client.clone(), reporter);
 
-    let (sa_store, sa_writer) = reflector::store::<ServiceAccount>();
-    let sa_stream = watcher(
-        Api::<ServiceAccount>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(sa_writer)
-    .touched_objects();
-    let (secret_store, secret_writer) = reflector::store::<Secret>();
-    let secret_stream = watcher(
-        Api::<Secret>::all(client.clone()),
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")),
-    )
-    .default_backoff()
-    .reflect(secret_writer)
-    .touched_objects();
-
     let ctx = Arc::new(Context {
         client: client.clone(),
         config: RwLock::new(Arc::new(initial_config)),
@@ -723,8 +711,6 @@ pub async fn run(
         metrics: metrics.clone(),
         recorder,
         discovery: AsyncMutex::new(DiscoveryState::default()),
-        service_accounts: sa_store.clone(),
-        managed_secrets: secret_store.clone(),
         warned: Default::default(),
         settings,
     });
@@ -734,34 +720,32 @@ pub async fn run(
 
     let to_namespace =
         |namespace: Option<String>| namespace.map(|ns| ObjectRef::<Namespace>::new(&ns));
-    Controller::new(Api::<Namespace>::all(client), watcher::Config::default())
-        .watches_stream(sa_stream, move |sa| to_namespace(sa.namespace()))
-        .watches_stream(secret_stream, move |s| to_namespace(s.namespace()))
-        .reconcile_all_on(reload_rx)
-        .graceful_shutdown_on(async move {
-            shutdown.await;
-        })
-        .run(
-            |ns, ctx| async move {
-                stores_ready(&ctx).await;
-                reconcile(ns, ctx).await
-            },
-            error_policy,
-            ctx.clone(),
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller");
-            }
-        })
-        .await;
+    Controller::new(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<ServiceAccount>::all(client.clone()),
+        watcher::Config::default(),
+        move |sa| to_namespace(sa.namespace()),
+    )
+    .watches(
+        Api::<Secret>::all(client),
+        watcher::Config::default().labels(&managed_selector()),
+        move |s| to_namespace(s.namespace()),
+    )
+    .reconcile_all_on(reload_rx)
+    .graceful_shutdown_on(async move {
+        shutdown.await;
+    })
+    .run(reconcile, error_policy, ctx.clone())
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "controller");
+        }
+    })
+    .await;
     config_task.abort();
-}
-
-/// Reconciles read the ServiceAccount and Secret caches: wait for their first full list.
-async fn stores_ready(ctx: &Context) {
-    let _ = ctx.service_accounts.wait_until_ready().await;
-    let _ = ctx.managed_secrets.wait_until_ready().await;
 }
 
 /// Watches the ConfigMap; a valid change replaces the configuration and reconciles every

@@ -1,0 +1,760 @@
+//! The refresher end to end: fake-metadata and fake-acr in-process, a real local control plane
+//! (kube-apiserver + etcd + controller-manager), and `acr_refresher::run::run` as the process
+//! would run it. Every wait polls with a deadline.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use acr_conformance::cluster::ControlPlane;
+use acr_refresher::desired::{self, DEFAULT_SECRET_NAME};
+use acr_refresher::run::RunArgs;
+use clap::Parser;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LocalObjectReference, Namespace, Secret, ServiceAccount,
+};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+struct Clouds {
+    metadata: fake_metadata::Running,
+    acr: fake_acr::Running,
+    ca_file: tempfile::NamedTempFile,
+}
+
+async fn clouds(token_lifetime_secs: u64) -> Clouds {
+    let metadata = fake_metadata::FakeMetadata::start(fake_metadata::Settings::default())
+        .await
+        .expect("fake-metadata starts");
+    let acr = fake_acr::FakeAcr::start(fake_acr::Settings {
+        token_lifetime_secs,
+        ..Default::default()
+    })
+    .await
+    .expect("fake-acr starts");
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), acr.ca_pem()).unwrap();
+    Clouds {
+        metadata,
+        acr,
+        ca_file,
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The command line the conformance suite would use, pointing at the fakes.
+fn run_args(clouds: &Clouds, kubeconfig: &Path, listen_port: u16, extra: &[&str]) -> RunArgs {
+    let port = clouds.acr.addr().port();
+    let mut argv: Vec<String> = vec![
+        "acr-refresher".into(),
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--metadata-endpoint".into(),
+        clouds.metadata.base_url(),
+        "--endpoint-template".into(),
+        format!("https://cr.{{region}}.aliyuncs.com:{port}"),
+        "--ca-file".into(),
+        clouds.ca_file.path().display().to_string(),
+        "--resolve".into(),
+        "cr.cn-hangzhou.aliyuncs.com=127.0.0.1".into(),
+        "--resolve".into(),
+        "cr.cn-beijing.aliyuncs.com=127.0.0.1".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{listen_port}"),
+        "--min-renewal-interval".into(),
+        "2s".into(),
+        "--lease-duration".into(),
+        "3s".into(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    Cli::try_parse_from(argv).expect("valid flags").run
+}
+
+struct Refresher {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), acr_refresher::run::RunError>>,
+}
+
+fn start(args: RunArgs) -> Refresher {
+    acr_refresher::telemetry::init(acr_refresher::telemetry::LogFormat::Text);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(acr_refresher::run::run(args, async move {
+        let _ = stopped.await;
+    }));
+    Refresher {
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Refresher {
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let result = tokio::time::timeout(DEADLINE, &mut self.task).await;
+        assert!(
+            matches!(result, Ok(Ok(Ok(())))),
+            "graceful shutdown: {result:?}"
+        );
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics naming `what` after the deadline.
+async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < until, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+}
+
+async fn create_service_account(client: &Client, ns: &str, name: &str, pull: &[&str]) {
+    let sa = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        image_pull_secrets: Some(
+            pull.iter()
+                .map(|n| LocalObjectReference {
+                    name: n.to_string(),
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+}
+
+async fn pull_secrets(client: &Client, ns: &str, sa: &str) -> Option<Vec<String>> {
+    let sa = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .get_opt(sa)
+        .await
+        .ok()??;
+    Some(
+        sa.image_pull_secrets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .collect(),
+    )
+}
+
+async fn our_secret(client: &Client, ns: &str) -> Option<Secret> {
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(DEFAULT_SECRET_NAME)
+        .await
+        .ok()?
+}
+
+async fn set_config(client: &Client, data: &[(&str, &str)]) {
+    let data: BTreeMap<String, String> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("acr-configuration".into()),
+            namespace: Some("kube-system".into()),
+            ..Default::default()
+        },
+        data: Some(data),
+        ..Default::default()
+    };
+    let api = Api::<ConfigMap>::namespaced(client.clone(), "kube-system");
+    let params = PatchParams::apply("refresher-test").force();
+    api.patch("acr-configuration", &params, &Patch::Apply(&cm))
+        .await
+        .unwrap();
+}
+
+async fn warning_events(client: &Client, ns: &str, reason: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some("Warning"))
+        .collect()
+}
+
+/// Keys and users of our Secret's `.dockerconfigjson`.
+fn auth_keys(secret: &Secret) -> Vec<String> {
+    desired::secret_auths(secret)
+        .map(|a| a.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn has(entries: &Option<Vec<String>>, name: &str) -> bool {
+    entries
+        .as_ref()
+        .is_some_and(|e| e.iter().any(|n| n == name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresher_serves_namespaces_and_service_accounts_as_configured() {
+    let plane = ControlPlane::start().await.expect("control plane");
+    let client = plane.client();
+    let clouds = clouds(3600).await;
+
+    // A foreign entry that must survive everything.
+    eventually("default SA", DEADLINE, || {
+        pull_secrets(&client, "default", "default")
+    })
+    .await;
+    Api::<ServiceAccount>::namespaced(client.clone(), "default")
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"imagePullSecrets": [{"name": "foreign"}]})),
+        )
+        .await
+        .unwrap();
+    create_namespace(&client, "other").await;
+
+    // No ConfigMap: the seed's defaults (namespace default, SA default, node-region keys).
+    let refresher = start(run_args(&clouds, plane.kubeconfig_path(), free_port(), &[]));
+    let secret = eventually("Secret in default", DEADLINE, || {
+        our_secret(&client, "default")
+    })
+    .await;
+    assert_eq!(
+        secret.type_.as_deref(),
+        Some(desired::DOCKERCONFIGJSON_TYPE)
+    );
+    assert_eq!(
+        auth_keys(&secret),
+        [
+            "registry-vpc.cn-hangzhou.aliyuncs.com",
+            "registry.cn-hangzhou.aliyuncs.com"
+        ]
+    );
+    let entry = &desired::secret_auths(&secret).unwrap()["registry.cn-hangzhou.aliyuncs.com"];
+    assert!(!entry.username.is_empty() && !entry.password.is_empty());
+    let entries = eventually("default SA patched", DEADLINE, || async {
+        pull_secrets(&client, "default", "default")
+            .await
+            .filter(|e| has(&Some(e.clone()), DEFAULT_SECRET_NAME))
+    })
+    .await;
+    assert_eq!(
+        entries,
+        ["foreign", DEFAULT_SECRET_NAME],
+        "foreign entry kept, ours appended"
+    );
+    assert!(
+        our_secret(&client, "other").await.is_none(),
+        "namespace outside the watch set"
+    );
+
+    // Live edit: a list of namespaces and ServiceAccounts; namespaces created afterwards.
+    set_config(
+        &client,
+        &[
+            ("watch-namespace", "a, b"),
+            ("service-account", "default,sa1"),
+        ],
+    )
+    .await;
+    let created = Instant::now();
+    create_namespace(&client, "a").await;
+    create_namespace(&client, "b").await;
+    eventually("a/default patched", DEADLINE, || async {
+        has(
+            &pull_secrets(&client, "a", "default").await,
+            DEFAULT_SECRET_NAME,
+        )
+        .then_some(())
+    })
+    .await;
+    eprintln!(
+        "MEASURED namespace creation -> patched default SA: {:?}",
+        created.elapsed()
+    );
+    let sa_created = Instant::now();
+    create_service_account(&client, "b", "sa1", &["their-own"]).await;
+    create_service_account(&client, "b", "sa2", &[]).await;
+    let entries = eventually("b/sa1 patched", DEADLINE, || async {
+        pull_secrets(&client, "b", "sa1")
+            .await
+            .filter(|e| e.len() == 2)
+    })
+    .await;
+    eprintln!(
+        "MEASURED ServiceAccount creation -> patched: {:?}",
+        sa_created.elapsed()
+    );
+    assert_eq!(entries, ["their-own", DEFAULT_SECRET_NAME]);
+    // The namespace that left the watch set loses our Secret and entry, nothing else.
+    eventually("default cleaned up", DEADLINE, || async {
+        let entries = pull_secrets(&client, "default", "default").await?;
+        (our_secret(&client, "default").await.is_none() && entries == ["foreign"]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        pull_secrets(&client, "b", "sa2").await.unwrap(),
+        Vec::<String>::new(),
+        "sa2 not selected"
+    );
+
+    // A user deletes the Secret: restored.
+    Api::<Secret>::namespaced(client.clone(), "a")
+        .delete(DEFAULT_SECRET_NAME, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("Secret in a restored", DEADLINE, || async {
+        our_secret(&client, "a")
+            .await
+            .filter(|s| s.metadata.deletion_timestamp.is_none())
+    })
+    .await;
+    // A user strips our entry from an SA: restored, theirs kept.
+    Api::<ServiceAccount>::namespaced(client.clone(), "b")
+        .patch(
+            "sa1",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"imagePullSecrets": [{"name": "their-own"}]})),
+        )
+        .await
+        .unwrap();
+    eventually("b/sa1 entry restored", DEADLINE, || async {
+        pull_secrets(&client, "b", "sa1")
+            .await
+            .filter(|e| e == &["their-own", DEFAULT_SECRET_NAME])
+    })
+    .await;
+
+    // A foreign Secret with our name is never touched; Warning Event on it.
+    create_namespace(&client, "c").await;
+    let foreign = Secret {
+        metadata: ObjectMeta {
+            name: Some(DEFAULT_SECRET_NAME.into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([("note".to_owned(), "mine".to_owned())])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), "c")
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    set_config(
+        &client,
+        &[
+            ("watch-namespace", "a,b,c"),
+            ("service-account", "default,sa1"),
+        ],
+    )
+    .await;
+    eventually("ForeignSecret event in c", DEADLINE, || async {
+        (!warning_events(&client, "c", "ForeignSecret")
+            .await
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    let still = our_secret(&client, "c").await.unwrap();
+    assert!(!desired::is_managed(&still));
+    assert_eq!(still.data.unwrap()["note"].0, b"mine");
+    assert!(!has(
+        &pull_secrets(&client, "c", "default").await,
+        DEFAULT_SECRET_NAME
+    ));
+
+    // An invalid edit: Warning Event on the ConfigMap, the last good configuration stays.
+    set_config(
+        &client,
+        &[
+            ("watch-namespace", "a,b,c"),
+            ("expiring-threshold", "15 minutes"),
+        ],
+    )
+    .await;
+    eventually("InvalidConfiguration event", DEADLINE, || async {
+        warning_events(&client, "kube-system", "InvalidConfiguration")
+            .await
+            .into_iter()
+            .find(|e| {
+                e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("expiring-threshold"))
+            })
+    })
+    .await;
+    create_service_account(&client, "a", "sa1", &[]).await;
+    eventually(
+        "a/sa1 patched under the last good config",
+        DEADLINE,
+        || async {
+            has(
+                &pull_secrets(&client, "a", "sa1").await,
+                DEFAULT_SECRET_NAME,
+            )
+            .then_some(())
+        },
+    )
+    .await;
+
+    // all + "*": every namespace (kube-system included), every SA, new ones too.
+    set_config(
+        &client,
+        &[("watch-namespace", "All"), ("service-account", "*")],
+    )
+    .await;
+    create_namespace(&client, "d").await;
+    for ns in ["default", "kube-system", "other", "d"] {
+        eventually(&format!("{ns} served"), DEADLINE, || async {
+            has(
+                &pull_secrets(&client, ns, "default").await,
+                DEFAULT_SECRET_NAME,
+            )
+            .then_some(())
+        })
+        .await;
+    }
+    eventually("b/sa2 patched under *", DEADLINE, || async {
+        has(
+            &pull_secrets(&client, "b", "sa2").await,
+            DEFAULT_SECRET_NAME,
+        )
+        .then_some(())
+    })
+    .await;
+    assert_eq!(
+        pull_secrets(&client, "default", "default").await.unwrap(),
+        ["foreign", DEFAULT_SECRET_NAME]
+    );
+
+    // One token (Personal Edition, node region) served every namespace.
+    assert_eq!(clouds.acr.admin().count("GetAuthorizationToken"), 1);
+    refresher.shutdown().await;
+}
+
+async fn scrape(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn sample(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresher_renews_before_expiry_once_per_key_and_keeps_credentials_through_faults() {
+    const LIFETIME: i64 = 24;
+    const THRESHOLD: i64 = 12;
+    let plane = ControlPlane::start().await.expect("control plane");
+    let client = plane.client();
+    let clouds = clouds(LIFETIME as u64).await;
+    let namespaces = ["r1", "r2", "r3", "r4", "r5"];
+    for ns in namespaces {
+        create_namespace(&client, ns).await;
+    }
+    set_config(
+        &client,
+        &[
+            ("watch-namespace", "r1,r2,r3,r4,r5"),
+            ("expiring-threshold", &format!("{THRESHOLD}s")),
+        ],
+    )
+    .await;
+    let port = free_port();
+    let refresher = start(run_args(&clouds, plane.kubeconfig_path(), port, &[]));
+    let mut first = BTreeMap::new();
+    for ns in namespaces {
+        let secret = eventually("first Secret", DEADLINE, || our_secret(&client, ns)).await;
+        eventually("SA patched", DEADLINE, || async {
+            has(
+                &pull_secrets(&client, ns, "default").await,
+                DEFAULT_SECRET_NAME,
+            )
+            .then_some(())
+        })
+        .await;
+        first.insert(ns, desired::secret_auths(&secret).unwrap());
+    }
+    let metrics = scrape(port).await;
+    eprintln!(
+        "MEASURED {} namespaces: ACR GetAuthorizationToken calls {}, API writes {}",
+        namespaces.len(),
+        clouds.acr.admin().count("GetAuthorizationToken"),
+        sample(&metrics, "acr_refresher_api_writes_total")
+    );
+    assert_eq!(clouds.acr.admin().count("GetAuthorizationToken"), 1);
+    // 1 Secret create + 1 SA patch per namespace, nothing else.
+    assert_eq!(
+        sample(&metrics, "acr_refresher_api_writes_total"),
+        2.0 * namespaces.len() as f64
+    );
+
+    // The metadata server goes down: the cached STS credentials keep signing.
+    clouds
+        .metadata
+        .admin()
+        .add_fault(fake_metadata::FaultRule::new(
+            "*",
+            fake_metadata::FaultKind::Status {
+                status: 500,
+                body: "down".into(),
+            },
+        ));
+
+    // Renewal between L-T and L, one ACR call, one Secret update per namespace.
+    for ns in namespaces {
+        eventually(
+            "renewed Secret",
+            Duration::from_secs(LIFETIME as u64 + 10),
+            || async {
+                let auths = desired::secret_auths(&our_secret(&client, ns).await?)?;
+                (auths != first[ns]).then_some(())
+            },
+        )
+        .await;
+    }
+    let log: Vec<_> = clouds
+        .acr
+        .admin()
+        .log()
+        .into_iter()
+        .filter(|e| e.action == "GetAuthorizationToken")
+        .collect();
+    assert_eq!(log.len(), 2, "one renewal call for all namespaces: {log:?}");
+    assert!(log.iter().all(|e| e.result == "Success"), "{log:?}");
+    let t = |e: &fake_acr::LogEntry| chrono::DateTime::parse_from_rfc3339(&e.time).unwrap();
+    let gap = (t(&log[1]) - t(&log[0])).num_milliseconds();
+    assert!(
+        gap >= (LIFETIME - THRESHOLD) * 1000 - 1000 && gap < LIFETIME * 1000,
+        "renewed {gap} ms after issue"
+    );
+    let metrics = eventually("Secret updates counted", DEADLINE, || async {
+        let m = scrape(port).await;
+        (sample(
+            &m,
+            "acr_refresher_api_writes_total{kind=\"Secret\",verb=\"update\"}",
+        ) >= namespaces.len() as f64)
+            .then_some(m)
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "acr_refresher_api_writes_total{kind=\"Secret\",verb=\"update\"}"
+        ),
+        namespaces.len() as f64
+    );
+
+    // Forbidden.RAM on the next renewal: Warning Event naming the permission, nothing deleted.
+    clouds.acr.admin().add_fault(fake_acr::FaultRule {
+        action: Some("GetAuthorizationToken".into()),
+        status: Some(403),
+        code: Some("Forbidden.RAM".into()),
+        ..Default::default()
+    });
+    let event = eventually(
+        "Forbidden.RAM event",
+        Duration::from_secs(LIFETIME as u64 + 10),
+        || async {
+            warning_events(&client, "kube-system", "AcrForbidden")
+                .await
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+    assert!(
+        event
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cr:GetAuthorizationToken"),
+        "{event:?}"
+    );
+    for ns in namespaces {
+        let secret = our_secret(&client, ns).await.expect("Secret kept");
+        assert!(!auth_keys(&secret).is_empty(), "credentials kept in {ns}");
+        assert!(has(
+            &pull_secrets(&client, ns, "default").await,
+            DEFAULT_SECRET_NAME
+        ));
+    }
+    refresher.shutdown().await;
+}
+
+/// Applies every object of a multi-document RBAC manifest.
+async fn apply_rbac(client: &Client, path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let params = PatchParams::apply("refresher-test").force();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value: serde_yaml::Value = serde::Deserialize::deserialize(document).unwrap();
+        let value = serde_json::to_value(value).unwrap();
+        let kind = value["kind"].as_str().unwrap_or_default().to_owned();
+        let name = value["metadata"]["name"].as_str().unwrap().to_owned();
+        let ns = value["metadata"]["namespace"].as_str().map(str::to_owned);
+        match kind.as_str() {
+            "ServiceAccount" => {
+                let o: ServiceAccount = serde_json::from_value(value).unwrap();
+                Api::<ServiceAccount>::namespaced(client.clone(), ns.as_deref().unwrap())
+                    .patch(&name, &params, &Patch::Apply(&o))
+                    .await
+                    .unwrap();
+            }
+            "ClusterRole" => {
+                let o: ClusterRole = serde_json::from_value(value).unwrap();
+                Api::<ClusterRole>::all(client.clone())
+                    .patch(&name, &params, &Patch::Apply(&o))
+                    .await
+                    .unwrap();
+            }
+            "ClusterRoleBinding" => {
+                let o: ClusterRoleBinding = serde_json::from_value(value).unwrap();
+                Api::<ClusterRoleBinding>::all(client.clone())
+                    .patch(&name, &params, &Patch::Apply(&o))
+                    .await
+                    .unwrap();
+            }
+            "Role" => {
+                let o: Role = serde_json::from_value(value).unwrap();
+                Api::<Role>::namespaced(client.clone(), ns.as_deref().unwrap())
+                    .patch(&name, &params, &Patch::Apply(&o))
+                    .await
+                    .unwrap();
+            }
+            "RoleBinding" => {
+                let o: RoleBinding = serde_json::from_value(value).unwrap();
+                Api::<RoleBinding>::namespaced(client.clone(), ns.as_deref().unwrap())
+                    .patch(&name, &params, &Patch::Apply(&o))
+                    .await
+                    .unwrap();
+            }
+            other => panic!("unexpected kind {other} in {}", path.display()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresher_works_with_only_the_shipped_rbac() {
+    let plane = ControlPlane::start().await.expect("control plane");
+    let admin = plane.client();
+    let clouds = clouds(3600).await;
+    apply_rbac(
+        &admin,
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("yaml/rbac.yaml"),
+    )
+    .await;
+    set_config(&admin, &[("watch-namespace", "default,rbac-test")]).await;
+    create_namespace(&admin, "rbac-test").await;
+    // The manifests' ServiceAccount, authenticated by certificate: bound only by yaml/rbac.yaml.
+    let kubeconfig = plane
+        .kubeconfig_for(
+            "system:serviceaccount:kube-system:acr-refresher",
+            &[
+                "system:serviceaccounts",
+                "system:serviceaccounts:kube-system",
+            ],
+        )
+        .unwrap();
+    let refresher = start(run_args(&clouds, &kubeconfig, free_port(), &[]));
+    for ns in ["default", "rbac-test"] {
+        eventually("SA patched with least privilege", DEADLINE, || async {
+            has(
+                &pull_secrets(&admin, ns, "default").await,
+                DEFAULT_SECRET_NAME,
+            )
+            .then_some(())
+        })
+        .await;
+        assert!(our_secret(&admin, ns).await.is_some());
+    }
+    // Events and the Lease work too.
+    set_config(
+        &admin,
+        &[
+            ("watch-namespace", "default,rbac-test"),
+            ("expiring-threshold", "bad"),
+        ],
+    )
+    .await;
+    eventually("InvalidConfiguration event", DEADLINE, || async {
+        (!warning_events(&admin, "kube-system", "InvalidConfiguration")
+            .await
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    let lease =
+        Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(admin.clone(), "kube-system")
+            .get("acr-refresher")
+            .await
+            .unwrap();
+    assert!(
+        lease
+            .spec
+            .and_then(|s| s.holder_identity)
+            .is_some_and(|h| !h.is_empty())
+    );
+    // Leaving the watch set needs delete and patch: also covered by the ClusterRole.
+    set_config(&admin, &[("watch-namespace", "default")]).await;
+    eventually("rbac-test cleaned up", DEADLINE, || async {
+        (our_secret(&admin, "rbac-test").await.is_none()
+            && !has(
+                &pull_secrets(&admin, "rbac-test", "default").await,
+                DEFAULT_SECRET_NAME,
+            ))
+        .then_some(())
+    })
+    .await;
+    refresher.shutdown().await;
+}
