@@ -36,6 +36,10 @@ bench-cluster RUNS="5":
 bench-metadata SECONDS="5" CONNECTIONS="4":
     cargo run --release -q -p fake-metadata --example bench_metadata -- {{SECONDS}} {{CONNECTIONS}}
 
+# Benchmark fake-acr on loopback: signed GetAuthorizationToken/s and manifest GET/s.
+bench-acr SECONDS="5" CONNECTIONS="4":
+    cargo run --release -q -p fake-acr --example bench_acr -- {{SECONDS}} {{CONNECTIONS}}
+
 # Fuzz the ConfigMap parser and image references for SECONDS each (cargo-fuzz on the stable toolchain via RUSTC_BOOTSTRAP=1).
 fuzz SECONDS="60":
     #!/usr/bin/env bash
