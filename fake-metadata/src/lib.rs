@@ -9,6 +9,7 @@
 //! - `server`: starting both listeners; shutdown on drop.
 //! - `testing` (feature `testing`): network-namespace and Python/Node environment plumbing for
 //!   interop tests.
+//! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
 
 pub mod admin;
 pub mod faults;
@@ -16,6 +17,8 @@ pub mod server;
 pub mod service;
 pub mod settings;
 pub mod state;
+#[cfg(feature = "testcontainers")]
+pub mod testcontainers;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -1,0 +1,154 @@
+//! The fake-acr container image: built by images.sh (as `just images` builds it), started with the
+//! engine's command line and through the testcontainers module, and asked over TLS, under a real
+//! registry host name, for the Registry v2 challenge. Also: the kind files route every host name
+//! fake-acr serves.
+
+#[path = "../../fake-metadata/tests/support/containers.rs"]
+mod containers;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use containers::{Container, Engine, engine_or_skip, image, poll, split_ref};
+use fake_acr::testcontainers::FakeAcr;
+use testcontainers::runners::AsyncRunner as _;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const REGISTRY: &str = "registry.cn-hangzhou.aliyuncs.com";
+
+async fn get_text(url: &str) -> Result<String, String> {
+    let response = reqwest::get(url).await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    response.text().await.map_err(|e| e.to_string())
+}
+
+/// `GET https://registry.cn-hangzhou.aliyuncs.com/v2/` sent to `addr`, trusting only `ca_pem`:
+/// a 401 with a Bearer challenge whose realm is the region's token service.
+async fn assert_registry_challenge(addr: SocketAddr, ca_pem: &str) {
+    assert!(
+        ca_pem.contains("BEGIN CERTIFICATE"),
+        "a PEM test CA: {ca_pem:?}"
+    );
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("the test CA parses");
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .resolve(REGISTRY, addr)
+        .build()
+        .expect("client");
+    let url = format!("https://{REGISTRY}:{}/v2/", addr.port());
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e:?}"));
+    assert_eq!(response.status(), 401, "GET {url}");
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer "), "challenge: {challenge}");
+    assert!(
+        challenge.contains("dockerauth.cn-hangzhou.aliyuncs.com"),
+        "realm: {challenge}"
+    );
+}
+
+#[tokio::test]
+async fn image_runs_non_root_from_scratch_and_serves_tls_under_registry_names() {
+    let Some(engine) = engine_or_skip("fake-acr image") else {
+        return;
+    };
+    let reference = image(engine, "fake-acr");
+    let user = engine.run(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.User}}",
+        &reference,
+    ]);
+    assert_eq!(user, "65532:65532", "the image runs as a non-root user");
+    let size: u64 = engine
+        .run(&["image", "inspect", "--format", "{{.Size}}", &reference])
+        .parse()
+        .expect("size");
+    eprintln!("{reference}: {:.1} MB", size as f64 / 1e6);
+    assert!(
+        size < 40_000_000,
+        "one static binary on an empty base stays small: {size} bytes"
+    );
+
+    let container = Container::start(
+        engine,
+        &["-p", "127.0.0.1::8443", "-p", "127.0.0.1::8444", &reference],
+    );
+    let admin = format!("http://127.0.0.1:{}", container.port("8444/tcp"));
+    let health = format!("{admin}/healthz");
+    poll("fake-acr admin /healthz", DEADLINE, || get_text(&health)).await;
+    let ca_pem = get_text(&format!("{admin}/ca.pem"))
+        .await
+        .expect("GET /ca.pem");
+    let addr = SocketAddr::from(([127, 0, 0, 1], container.port("8443/tcp")));
+    assert_registry_challenge(addr, &ca_pem).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn testcontainers_module_starts_the_image() {
+    const NAME: &str = "testcontainers_module_starts_the_image";
+    let Some(engine) = engine_or_skip("fake-acr testcontainers module") else {
+        return;
+    };
+    let reference = image(engine, "fake-acr");
+    if !containers::docker_api_configured(engine) {
+        assert_eq!(engine, Engine::Podman);
+        containers::rerun_with_docker_api(NAME, &reference);
+        return;
+    }
+    let (name, tag) = split_ref(&reference);
+    let container = FakeAcr::default()
+        .with_image(name, tag)
+        .with_token_lifetime(Duration::from_secs(120))
+        .on_loopback()
+        .start()
+        .await
+        .expect("starting fake-acr through testcontainers");
+    let endpoints = FakeAcr::endpoints(&container)
+        .await
+        .expect("endpoints and CA");
+    let ip = tokio::net::lookup_host((endpoints.host.as_str(), endpoints.port))
+        .await
+        .expect("the engine's host resolves")
+        .find(SocketAddr::is_ipv4)
+        .expect("an IPv4 address for the engine's host");
+    assert_registry_challenge(ip, &endpoints.ca_pem).await;
+    let hosts = get_text(&format!("{}/hosts", endpoints.admin))
+        .await
+        .expect("GET /hosts");
+    assert!(hosts.contains(REGISTRY), "/hosts lists {REGISTRY}: {hosts}");
+}
+
+/// e2e/kind/manifests/30-coredns.yaml answers one zone, aliyuncs.com, with fake-acr's externalIP:
+/// every host name fake-acr serves by default must fall under it.
+#[test]
+fn kind_dns_zone_covers_every_default_host() {
+    let corefile = std::fs::read_to_string(
+        containers::workspace_root().join("e2e/kind/manifests/30-coredns.yaml"),
+    )
+    .expect("reading the kind CoreDNS manifest");
+    assert!(
+        corefile.contains("template IN A aliyuncs.com"),
+        "the CoreDNS zone of the fakes"
+    );
+    let hosts = fake_acr::hosts::all(&fake_acr::Settings::default());
+    assert!(hosts.len() >= 20, "default world: {hosts:?}");
+    for (host, _) in hosts {
+        assert!(
+            host.ends_with(".aliyuncs.com"),
+            "{host} is outside the zone CoreDNS sends to fake-acr"
+        );
+    }
+}
