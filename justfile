@@ -56,3 +56,11 @@ fuzz SECONDS="60":
 # Run the reference refresher (outside the cluster: pass --kubeconfig FILE; `run --help` lists every setting).
 run *ARGS:
     cargo run -q -p acr-refresher -- run {{ARGS}}
+
+# Build the container images (acr-refresher, fake-metadata, fake-acr) with docker or podman; installs podman + runc if neither exists.
+images *NAMES:
+    bash e2e/kind/images.sh {{NAMES}}
+
+# Conformance in a kind cluster with real kubelet pulls (needs docker + kind + kubectl): `just e2e-kind --image REF` judges another implementation.
+e2e-kind *ARGS:
+    bash e2e/kind/run.sh {{ARGS}}
