@@ -5,9 +5,9 @@
 #
 #   e2e/kind/run.sh [--image REF] [--manifest PATH] [--name NAME] [--keep] [-- SUITE-ARGS...]
 #
-#   --image REF      run the implementation from this image instead of the reference refresher
-#                    (every container of the manifest's Deployments is switched to it)
-#   --manifest PATH  the implementation's manifest, a file or directory [default: yaml/]
+#   --image REF      the implementation's image: every container of the manifest's Deployments is
+#                    switched to it [default with yaml/: the reference, localhost/acr-refresher/acr-refresher:dev]
+#   --manifest PATH  the implementation's manifest, a file or directory [default: yaml/, the reference]
 #   --name NAME      kind cluster name [default: acr-conformance]; reused if it exists
 #   --keep           leave the cluster running afterwards (default: delete it)
 #   SUITE-ARGS       passed on to `acr-conformance run` (e.g. a scenario filter)
@@ -42,9 +42,6 @@ die() { echo "e2e-kind: error: $*" >&2; exit 1; }
 
 # The fakes as manifests/ and cluster.yaml publish them.
 acr_ip=198.18.0.10
-metadata_url=http://127.0.0.1:30080
-metadata_admin=http://127.0.0.1:30081
-acr_addr=127.0.0.1:30443
 acr_admin=http://127.0.0.1:30444
 
 for tool in kind kubectl curl; do
@@ -57,6 +54,9 @@ else
   docker info >/dev/null 2>&1 || die "the docker daemon does not answer (kind needs it; or set KIND_EXPERIMENTAL_PROVIDER=podman)"
 fi
 [ -e "$manifest" ] || die "implementation manifest $manifest does not exist"
+if [ -z "$image" ] && [ "$(cd "$manifest" 2>/dev/null && pwd)" = "$root/yaml" ]; then
+  image=localhost/acr-refresher/acr-refresher:dev
+fi
 
 work="$root/target/e2e-kind/$name"
 mkdir -p "$work"
@@ -125,7 +125,9 @@ say "nodes: /etc/hosts and containerd trust for $(wc -l <<<"$hosts") fake-acr ho
 for node in $(kind get nodes --name "$name"); do
   {
     echo "set -e"
-    echo "sed -i '/# acr-conformance\$/d' /etc/hosts"
+    # /etc/hosts is a bind mount in a kind node: rewrite it in place (sed -i would replace it).
+    echo "grep -v '# acr-conformance\$' /etc/hosts > /tmp/hosts.acr || true"
+    echo "cat /tmp/hosts.acr > /etc/hosts"
     while read -r h; do echo "echo '$acr_ip $h # acr-conformance' >> /etc/hosts"; done <<<"$hosts"
     echo "mkdir -p /etc/acr-conformance"
     echo "cat > /etc/acr-conformance/ca.crt <<'PEM'"
@@ -133,12 +135,12 @@ for node in $(kind get nodes --name "$name"); do
     echo "PEM"
     while read -r h; do
       echo "mkdir -p /etc/containerd/certs.d/$h"
-      printf 'printf %q > /etc/containerd/certs.d/%s/hosts.toml\n' \
-        "server = \"https://$h\"
-[host.\"https://$h\"]
-  capabilities = [\"pull\", \"resolve\"]
-  ca = \"/etc/acr-conformance/ca.crt\"
-" "$h"
+      echo "cat > /etc/containerd/certs.d/$h/hosts.toml <<'TOML'"
+      echo "server = \"https://$h\""
+      echo "[host.\"https://$h\"]"
+      echo "  capabilities = [\"pull\", \"resolve\"]"
+      echo "  ca = \"/etc/acr-conformance/ca.crt\""
+      echo "TOML"
     done <<<"$hosts"
   } | "$engine" exec -i "$node" sh
 done
@@ -155,12 +157,13 @@ while IFS=/ read -r ns deploy; do
   if [ -n "$image" ]; then
     kubectl -n "$ns" set image "deployment/$deploy" "*=$image"
   fi
-  # Trust the test CA the usual ways (SSL_CERT_FILE for Go and OpenSSL clients, a mounted bundle).
+  # Trust the test CA the usual ways: SSL_CERT_FILE (Go, OpenSSL), the reference's ACR_REFRESHER_CA_FILE.
   containers="$(kubectl -n "$ns" get deployment "$deploy" -o jsonpath='{.spec.template.spec.containers[*].name}')"
   patch='{"spec":{"template":{"spec":{"volumes":[{"name":"acr-test-ca","configMap":{"name":"acr-test-ca"}}],"containers":['
   sep=""
   for c in $containers; do
-    patch+="$sep{\"name\":\"$c\",\"env\":[{\"name\":\"SSL_CERT_FILE\",\"value\":\"/etc/acr-test-ca/ca.crt\"}],"
+    patch+="$sep{\"name\":\"$c\",\"env\":[{\"name\":\"SSL_CERT_FILE\",\"value\":\"/etc/acr-test-ca/ca.crt\"},"
+    patch+="{\"name\":\"ACR_REFRESHER_CA_FILE\",\"value\":\"/etc/acr-test-ca/ca.crt\"}],"
     patch+="\"volumeMounts\":[{\"name\":\"acr-test-ca\",\"mountPath\":\"/etc/acr-test-ca\",\"readOnly\":true}]}"
     sep=","
   done
@@ -173,15 +176,12 @@ while IFS=/ read -r ns deploy; do
   kubectl -n "$ns" rollout status deployment "$deploy" --timeout 180s
 done <<<"$deployments"
 
-say "running the suite (mode existing)"
+say "fakes from the host: metadata http://127.0.0.1:30080 (admin :30081), fake-acr 127.0.0.1:30443 (admin :30444), CA $work/ca.crt"
+say "running the suite (mode existing) against $kubeconfig"
+# The suite judges by what Pods created afterwards can pull; on kind the kubelet really pulls from
+# fake-acr in the cluster. SUITE-ARGS choose scenarios and the adapter (see `acr-conformance run --help`).
 cd "$root"
 cargo run --release -p acr-conformance -- run \
-  --mode existing \
   --kubeconfig "$kubeconfig" \
-  --metadata "$metadata_url" \
-  --metadata-admin "$metadata_admin" \
-  --acr "$acr_addr" \
-  --acr-admin "$acr_admin" \
-  --ca "$work/ca.crt" \
   --report-dir "$work/report" \
   "${suite_args[@]}"

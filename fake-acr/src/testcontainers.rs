@@ -66,6 +66,8 @@ pub struct FakeAcr {
     name: String,
     tag: String,
     env: BTreeMap<&'static str, String>,
+    /// Set by [`FakeAcr::on_loopback`]: the ports are on 127.0.0.1 whatever host the engine reports.
+    loopback: bool,
     config: Vec<CopyToContainer>,
 }
 
@@ -75,6 +77,7 @@ impl Default for FakeAcr {
             name: IMAGE_NAME.to_owned(),
             tag: IMAGE_TAG.to_owned(),
             env: BTreeMap::new(),
+            loopback: false,
             config: Vec::new(),
         }
     }
@@ -164,7 +167,8 @@ impl FakeAcr {
     /// Publishes the container's ports on 127.0.0.1 only, each on a free port (recommended; the
     /// plain image publishes on every interface). Podman before 4.4 reports ports published the
     /// plain way with an empty host address, which testcontainers ignores: there, this is needed.
-    pub fn on_loopback(self) -> ContainerRequest<Self> {
+    pub fn on_loopback(mut self) -> ContainerRequest<Self> {
+        self.loopback = true;
         self.with_host_config_modifier(|host| {
             host.publish_all_ports = Some(false);
             let loopback = || {
@@ -189,7 +193,7 @@ impl FakeAcr {
 
     /// The published endpoints of a started container and its test CA.
     pub async fn endpoints(container: &ContainerAsync<Self>) -> Result<Endpoints, EndpointsError> {
-        let host = container.get_host().await?.to_string();
+        let host = host_of(container).await?;
         let port = container.get_host_port_ipv4(HTTPS_PORT).await?;
         let admin_port = container.get_host_port_ipv4(ADMIN_PORT).await?;
         let admin = format!("http://{host}:{admin_port}");
@@ -251,6 +255,15 @@ impl Image for FakeAcr {
     fn expose_ports(&self) -> &[ContainerPort] {
         &[HTTPS_PORT, ADMIN_PORT]
     }
+}
+
+/// 127.0.0.1 for [`FakeAcr::on_loopback`] containers (testcontainers reports a bridge gateway when
+/// it runs inside a container itself), else the engine's host.
+async fn host_of(container: &ContainerAsync<FakeAcr>) -> Result<String, TestcontainersError> {
+    if container.image().loopback {
+        return Ok("127.0.0.1".to_owned());
+    }
+    Ok(container.get_host().await?.to_string())
 }
 
 #[cfg(test)]

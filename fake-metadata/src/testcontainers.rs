@@ -46,6 +46,8 @@ pub struct FakeMetadata {
     name: String,
     tag: String,
     env: BTreeMap<&'static str, String>,
+    /// Set by [`FakeMetadata::on_loopback`]: the ports are on 127.0.0.1 whatever host the engine reports.
+    loopback: bool,
 }
 
 impl Default for FakeMetadata {
@@ -54,6 +56,7 @@ impl Default for FakeMetadata {
             name: IMAGE_NAME.to_owned(),
             tag: IMAGE_TAG.to_owned(),
             env: BTreeMap::new(),
+            loopback: false,
         }
     }
 }
@@ -139,7 +142,8 @@ impl FakeMetadata {
     /// Publishes the container's ports on 127.0.0.1 only, each on a free port (recommended; the
     /// plain image publishes on every interface). Podman before 4.4 reports ports published the
     /// plain way with an empty host address, which testcontainers ignores: there, this is needed.
-    pub fn on_loopback(self) -> ContainerRequest<Self> {
+    pub fn on_loopback(mut self) -> ContainerRequest<Self> {
+        self.loopback = true;
         self.with_host_config_modifier(|host| {
             host.publish_all_ports = Some(false);
             let loopback = || {
@@ -164,7 +168,7 @@ impl FakeMetadata {
 
     /// The URLs of a started container, on the host the container engine publishes ports on.
     pub async fn urls(container: &ContainerAsync<Self>) -> Result<Urls, TestcontainersError> {
-        let host = container.get_host().await?;
+        let host = host_of(container).await?;
         let metadata = container.get_host_port_ipv4(METADATA_PORT).await?;
         let admin = container.get_host_port_ipv4(ADMIN_PORT).await?;
         Ok(Urls {
@@ -196,6 +200,15 @@ impl Image for FakeMetadata {
     fn expose_ports(&self) -> &[ContainerPort] {
         &[METADATA_PORT, ADMIN_PORT]
     }
+}
+
+/// 127.0.0.1 for [`FakeMetadata::on_loopback`] containers (testcontainers reports a bridge gateway when
+/// it runs inside a container itself), else the engine's host.
+async fn host_of(container: &ContainerAsync<FakeMetadata>) -> Result<String, TestcontainersError> {
+    if container.image().loopback {
+        return Ok("127.0.0.1".to_owned());
+    }
+    Ok(container.get_host().await?.to_string())
 }
 
 #[cfg(test)]
