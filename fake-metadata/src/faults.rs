@@ -270,6 +270,26 @@ mod tests {
         );
     }
 
+    /// Reference matcher: plain recursion, obviously right, exponential (fine for short inputs).
+    fn reference(g: &[char], p: &[char]) -> bool {
+        match (g.first(), p.first()) {
+            (None, None) => true,
+            (Some('*'), _) => reference(&g[1..], p) || (!p.is_empty() && reference(g, &p[1..])),
+            (Some('?'), Some(_)) => reference(&g[1..], &p[1..]),
+            (Some(a), Some(b)) if a == b => reference(&g[1..], &p[1..]),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn glob_agrees_with_the_reference(glob in "[ab/*?]{0,8}", path in "[ab/]{0,10}") {
+            let g: Vec<char> = glob.chars().collect();
+            let p: Vec<char> = path.chars().collect();
+            proptest::prop_assert_eq!(glob_matches(&glob, &path), reference(&g, &p));
+        }
+    }
+
     #[test]
     fn rules_read_from_json() {
         let rule: FaultRule = serde_json::from_str(
