@@ -685,3 +685,61 @@ async fn admin_http_api_controls_the_fake() {
     );
     assert_eq!(w.fake.admin().clock_offset_secs(), 0);
 }
+
+#[tokio::test]
+async fn plain_http_mode_and_fault_probability_and_latency() {
+    let fake = fake_acr::FakeAcr::start(Settings {
+        plain_http: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(fake.ca_pem().is_empty());
+    let base = fake.endpoint_for("registry.cn-beijing.aliyuncs.com");
+    assert!(base.starts_with("http://"), "{base}");
+    let mut b = reqwest::Client::builder().no_proxy();
+    for h in fake.hosts() {
+        b = b.resolve(&h, fake.addr());
+    }
+    let http = b.build().unwrap();
+    let admin = fake.admin();
+    // probability 0 never fires; a latency-only rule delays but does not change the answer.
+    admin.add_fault(FaultRule {
+        action: Some("Registry.Ping".into()),
+        status: Some(500),
+        probability: Some(0.0),
+        ..Default::default()
+    });
+    for _ in 0..5 {
+        let r = http.get(format!("{base}/v2/")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        let port = fake.addr().port();
+        assert!(
+            challenge.starts_with(&format!(
+                "Bearer realm=\"http://dockerauth.cn-beijing.aliyuncs.com:{port}/auth\""
+            )),
+            "{challenge}"
+        );
+    }
+    admin.clear_faults();
+    admin.add_fault(FaultRule {
+        action: Some("Registry.Ping".into()),
+        latency_ms: 20,
+        count: Some(1),
+        ..Default::default()
+    });
+    assert_eq!(
+        http.get(format!("{base}/v2/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert!(
+        admin.faults().is_empty(),
+        "count 1 retires the latency rule"
+    );
+    assert_eq!(admin.count("Registry.Ping"), 6);
+}
