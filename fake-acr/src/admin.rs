@@ -79,7 +79,8 @@ pub struct LogEntry {
 struct Shared {
     faults: Mutex<Vec<FaultRule>>,
     log: Mutex<Vec<LogEntry>>,
-    nonces: Mutex<HashMap<String, i64>>,
+    /// Seen nonces with their expiry, and when expired ones were last pruned (Unix s).
+    nonces: Mutex<(HashMap<String, i64>, i64)>,
     clock_offset_secs: AtomicI64,
     token_lifetime_secs: AtomicU64,
     initial_faults: Vec<FaultRule>,
@@ -110,7 +111,7 @@ impl Admin {
             shared: Arc::new(Shared {
                 faults: Mutex::new(faults.clone()),
                 log: Mutex::new(Vec::new()),
-                nonces: Mutex::new(HashMap::new()),
+                nonces: Mutex::new((HashMap::new(), 0)),
                 clock_offset_secs: AtomicI64::new(0),
                 token_lifetime_secs: AtomicU64::new(token_lifetime_secs),
                 initial_faults: faults,
@@ -185,7 +186,7 @@ impl Admin {
     pub fn reset(&self) {
         *lock(&self.shared.faults) = self.shared.initial_faults.clone();
         self.clear_log();
-        lock(&self.shared.nonces).clear();
+        lock(&self.shared.nonces).0.clear();
         self.set_clock_offset_secs(0);
         self.set_token_lifetime_secs(self.shared.initial_lifetime);
     }
@@ -197,8 +198,13 @@ impl Admin {
     /// Remembers `key` until `expires_at` (Unix s); false if it was already there (replay).
     pub(crate) fn remember_nonce(&self, key: String, expires_at: i64) -> bool {
         let now = self.now().timestamp();
-        let mut nonces = lock(&self.shared.nonces);
-        nonces.retain(|_, exp| *exp > now);
+        let mut guard = lock(&self.shared.nonces);
+        let (nonces, last_prune) = &mut *guard;
+        // Pruning scans the whole map: at most once per second, or it turns quadratic under load.
+        if now > *last_prune {
+            nonces.retain(|_, exp| *exp > now);
+            *last_prune = now;
+        }
         match nonces.entry(key) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(v) => {
