@@ -6,8 +6,12 @@
 //! - `kubelet-credential-provider`: `CredentialProviderRequest` JSON on stdin,
 //!   `CredentialProviderResponse` out, cached as kubelet caches it (`cacheKeyType`, `cacheDuration`).
 //!
-//! Every command gets the environment of override mode (metadata endpoint, proxy, CA bundle) and
-//! may use placeholders: `{kubeconfig}`, `{metadata}`, `{acr}`, `{ca}`, `{proxy}`, `{region}`.
+//! Every command gets the environment of override mode (metadata endpoint, CA bundle; for the
+//! short-lived credential sources also `HTTPS_PROXY`) and may use placeholders: `{kubeconfig}`,
+//! `{metadata}`, `{acr}` (fake-acr's `ip:port`), `{acr_port}`, `{acr_resolve}` (`host=ip,…` for
+//! every Alibaba host name fake-acr serves), `{ca}`, `{proxy}`, `{node_region}`.
+//! Long-running processes get no `HTTPS_PROXY` in their environment: Kubernetes clients honour
+//! it for the API server too (kube-rs even refuses to start without its proxy feature).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +65,8 @@ pub struct Endpoints {
     pub metadata: String,
     /// `host:port` where fake-acr serves every Alibaba host name.
     pub acr: String,
+    /// Every Alibaba host name fake-acr serves.
+    pub acr_hosts: Vec<String>,
     /// PEM bundle that trusts fake-acr.
     pub ca_file: PathBuf,
     /// `HTTPS_PROXY` routing Alibaba host names to fake-acr.
@@ -73,27 +79,44 @@ pub struct Endpoints {
 
 impl Endpoints {
     fn expand(&self, arg: &str) -> String {
+        let (ip, port) = self.acr.rsplit_once(':').unwrap_or((self.acr.as_str(), ""));
+        let resolve: Vec<String> = self.acr_hosts.iter().map(|h| format!("{h}={ip}")).collect();
         arg.replace("{kubeconfig}", &self.kubeconfig.to_string_lossy())
+            .replace("{acr_port}", port)
+            .replace("{acr_resolve}", &resolve.join(","))
             .replace("{metadata}", &self.metadata)
             .replace("{acr}", &self.acr)
             .replace("{ca}", &self.ca_file.to_string_lossy())
             .replace("{proxy}", &self.proxy)
-            .replace("{region}", &self.region)
+            .replace("{node_region}", &self.region)
     }
 
     /// The override-mode environment every implementation process gets.
-    fn apply(&self, cmd: &mut Command) {
+    fn apply(&self, cmd: &mut Command, with_proxy: bool) {
+        if with_proxy {
+            cmd.env("HTTPS_PROXY", &self.proxy)
+                .env("https_proxy", &self.proxy)
+                // The fakes' metadata and admin ports are on loopback: never through the proxy.
+                .env("NO_PROXY", "127.0.0.1,localhost,::1")
+                .env("no_proxy", "127.0.0.1,localhost,::1");
+        } else {
+            for var in [
+                "HTTPS_PROXY",
+                "https_proxy",
+                "HTTP_PROXY",
+                "http_proxy",
+                "ALL_PROXY",
+                "all_proxy",
+            ] {
+                cmd.env_remove(var);
+            }
+        }
         cmd.env("KUBECONFIG", &self.kubeconfig)
             .env(
                 "ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT",
                 &self.metadata,
             )
             .env("ALIBABA_CLOUD_IMDS_ENDPOINT", &self.metadata)
-            .env("HTTPS_PROXY", &self.proxy)
-            .env("https_proxy", &self.proxy)
-            // The API server and the fakes' admin ports are on loopback: never through the proxy.
-            .env("NO_PROXY", "127.0.0.1,localhost,::1")
-            .env("no_proxy", "127.0.0.1,localhost,::1")
             .env("SSL_CERT_FILE", &self.ca_file)
             .env("REQUESTS_CA_BUNDLE", &self.ca_file)
             .env("ALIBABA_CLOUD_CA_BUNDLE", &self.ca_file)
@@ -187,7 +210,7 @@ impl Implementation {
         })?;
         let mut cmd = Command::new(endpoints.expand(program));
         cmd.args(args.iter().map(|a| endpoints.expand(a)));
-        endpoints.apply(&mut cmd);
+        endpoints.apply(&mut cmd, self.kind != AdapterKind::Process);
         Ok(cmd)
     }
 
@@ -564,6 +587,10 @@ mod tests {
             kubeconfig: "/k".into(),
             metadata: "http://127.0.0.1:1".into(),
             acr: "127.0.0.1:2".into(),
+            acr_hosts: vec![
+                "cr.cn-hangzhou.aliyuncs.com".into(),
+                "registry.cn-hangzhou.aliyuncs.com".into(),
+            ],
             ca_file: "/ca.pem".into(),
             proxy: "http://127.0.0.1:3".into(),
             region: "cn-hangzhou".into(),
@@ -571,7 +598,15 @@ mod tests {
         };
         assert_eq!(e.expand("--kubeconfig={kubeconfig}"), "--kubeconfig=/k");
         assert_eq!(
-            e.expand("{metadata}|{acr}|{ca}|{proxy}|{region}"),
+            e.expand("https://cr.{region}.aliyuncs.com:{acr_port}"),
+            "https://cr.cn-hangzhou.aliyuncs.com:2"
+        );
+        assert_eq!(
+            e.expand("{acr_resolve}"),
+            "cr.cn-hangzhou.aliyuncs.com=127.0.0.1,registry.cn-hangzhou.aliyuncs.com=127.0.0.1"
+        );
+        assert_eq!(
+            e.expand("{metadata}|{acr}|{ca}|{proxy}|{node_region}"),
             "http://127.0.0.1:1|127.0.0.1:2|/ca.pem|http://127.0.0.1:3|cn-hangzhou"
         );
     }

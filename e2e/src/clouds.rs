@@ -120,6 +120,11 @@ impl Clouds {
         self.acr.addr().to_string()
     }
 
+    /// Every Alibaba host name fake-acr serves.
+    pub fn acr_hosts(&self) -> Vec<String> {
+        self.acr.hosts()
+    }
+
     /// The PEM file trusting fake-acr.
     pub fn ca_file(&self) -> &Path {
         &self.ca_file

@@ -21,7 +21,7 @@ pub struct RunOptions {
     #[arg(long, value_enum, default_value = "process")]
     pub implementation: AdapterKind,
     /// Its command line (one argument per value, or one quoted string split on spaces).
-    /// Placeholders: {kubeconfig} {metadata} {acr} {ca} {proxy} {region}.
+    /// Placeholders: {kubeconfig} {metadata} {acr} {acr_port} {acr_resolve} {ca} {proxy} {node_region}.
     /// Default for `process`: the reference refresher.
     #[arg(long, num_args = 1.., allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -88,8 +88,26 @@ pub fn reference_command(binary: &std::path::Path) -> Vec<String> {
     cmd
 }
 
-/// Arguments of `acr-refresher run` in override mode (see `acr-refresher run --help`).
-const REFERENCE_ARGS: &[&str] = &["run", "--kubeconfig", "{kubeconfig}"];
+/// Arguments of `acr-refresher run` in override mode (see `acr-refresher run --help`): the
+/// metadata endpoint, the test CA, the ACR endpoint on fake-acr's port and every Alibaba host
+/// name resolved to fake-acr. One replica outside a cluster: no leader election.
+const REFERENCE_ARGS: &[&str] = &[
+    "run",
+    "--kubeconfig",
+    "{kubeconfig}",
+    "--metadata-endpoint",
+    "{metadata}",
+    "--ca-file",
+    "{ca}",
+    "--endpoint-template",
+    "https://cr.{region}.aliyuncs.com:{acr_port}",
+    "--resolve",
+    "{acr_resolve}",
+    "--listen",
+    "127.0.0.1:0",
+    "--leader-election",
+    "false",
+];
 
 /// Resolves the implementation from the options (building the reference refresher if needed).
 pub async fn implementation(options: &RunOptions) -> Result<Implementation, RunError> {

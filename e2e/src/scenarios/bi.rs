@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use super::images::{EE_HZ, EE_HZ_ID, PE_HZ, PE_HZ_VPC};
 use super::mr::registry_info;
 use super::ns::strip;
-use super::{CONVERGE_DEADLINE, Ctx, Outcome, START_DEADLINE, boxed, check, fail};
+use super::{
+    CONVERGE_DEADLINE, CREDENTIALS_PATH, Ctx, Outcome, START_DEADLINE, boxed, check, fail,
+};
 
 pub(super) fn body(id: &str) -> Option<super::ScenarioFn> {
     Some(match id {
@@ -147,6 +149,3 @@ async fn bi3(ctx: &mut Ctx<'_>) -> Outcome {
     );
     Ok(())
 }
-
-/// The RAM-role credentials path (any role).
-const CREDENTIALS_PATH: &str = "/latest/meta-data/ram/security-credentials/?*";

@@ -59,6 +59,10 @@ pub const START_DEADLINE: Duration = Duration::from_secs(30);
 pub const CONVERGE_DEADLINE: Duration = Duration::from_secs(10);
 /// The catalogue's "within 2 s".
 pub const QUICK_DEADLINE: Duration = Duration::from_secs(2);
+/// The RAM-role credentials listing path of the metadata server.
+pub const CREDENTIALS_PREFIX: &str = "/latest/meta-data/ram/security-credentials/";
+/// Fault-rule glob for the credentials of any role (not the listing).
+pub const CREDENTIALS_PATH: &str = "/latest/meta-data/ram/security-credentials/?*";
 /// Probe polling interval.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -298,6 +302,7 @@ impl<'e> Ctx<'e> {
             kubeconfig: self.env.kubeconfig(),
             metadata: clouds.metadata_url(),
             acr: clouds.acr_address(),
+            acr_hosts: clouds.acr_hosts(),
             ca_file: clouds.ca_file().to_path_buf(),
             proxy: clouds.proxy_url(),
             region: NODE_REGION.to_string(),

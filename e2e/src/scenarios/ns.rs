@@ -245,13 +245,19 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
     // The pod has the foreign secret first; kubelet still finds the implementation's entry.
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
+    // Let a refresh happen if the implementation renews (TR1 judges whether it does): a
+    // refresh is when a careless implementation rewrites the ServiceAccount.
     let first = ctx.token_calls()?.iter().filter(|c| c.succeeded()).count();
-    ctx.until_token_calls(first + 1, Duration::from_secs(20), "(a refresh)", |c| {
-        c.succeeded()
-    })
-    .await?;
-    ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
-        .await?;
+    let renewed = ctx
+        .until_token_calls(first + 1, Duration::from_secs(20), "(a refresh)", |c| {
+            c.succeeded()
+        })
+        .await
+        .is_ok();
+    ctx.figure(
+        "observed-across-a-refresh",
+        if renewed { "yes" } else { "no refresh seen" },
+    );
 
     let names = ctx.sa_pull_secret_names("default", "default").await?;
     check!(
