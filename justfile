@@ -20,6 +20,10 @@ lint:
 ci:
     bash .ci/run
 
+# The conformance suite against the reference refresher (local control plane + fakes); report in target/conformance/. ARGS: e.g. --scenarios NS,TR1.
+e2e *ARGS:
+    cargo run --release -q -p acr-conformance -- run --report-dir target/conformance {{ARGS}}
+
 # Start a local control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1) in the background.
 cluster-up *ARGS:
     cargo run -q -p acr-conformance -- cluster up {{ARGS}}

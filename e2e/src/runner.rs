@@ -107,6 +107,9 @@ const REFERENCE_ARGS: &[&str] = &[
     "127.0.0.1:0",
     "--leader-election",
     "false",
+    // The suite's time scale: lifetimes of seconds, so renewals may be seconds apart.
+    "--min-renewal-interval",
+    "2s",
 ];
 
 /// Resolves the implementation from the options (building the reference refresher if needed).

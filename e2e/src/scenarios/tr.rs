@@ -101,8 +101,9 @@ async fn tr1(ctx: &mut Ctx<'_>) -> Outcome {
 }
 
 async fn tr2(ctx: &mut Ctx<'_>) -> Outcome {
-    const LIFETIME: u64 = 8;
-    const WINDOW: u64 = 12;
+    // Long enough that an implementation with a renewal floor of up to ~15 s keeps pulling.
+    const LIFETIME: u64 = 20;
+    const WINDOW: u64 = 15;
     ctx.acr.token_lifetime_secs = LIFETIME;
     ctx.configure(&[("expiring-threshold", "30s")]).await?;
     ctx.start().await?;
