@@ -11,6 +11,15 @@ use sha2::{Digest, Sha256};
 
 use super::error::{Error, io_error};
 
+/// Writes a progress line straight to the stderr stream: `eprintln!` inside a test is captured by
+/// the test harness and shown only on failure, but whoever waits minutes for a build must see why.
+macro_rules! progress {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// The Kubernetes release kubeplane is built from (its staging modules are pinned to v0.36.3).
 pub const KUBERNETES_VERSION: &str = "v1.36.3";
 
@@ -67,7 +76,7 @@ pub fn ensure_kubeplane() -> Result<PathBuf, Error> {
     let lock =
         File::create(&lock_path).map_err(io_error(format!("opening {}", lock_path.display())))?;
     if lock.try_lock().is_err() {
-        eprintln!(
+        progress!(
             "kubeplane: another process is building it, waiting ({})",
             lock_path.display()
         );
@@ -104,7 +113,7 @@ fn source_key(source_dir: &Path) -> Result<String, Error> {
 }
 
 fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
-    eprintln!(
+    progress!(
         "building kubeplane {KUBERNETES_VERSION} (Route A: k8s.io/kubernetes Go modules), first run only, \
          ~{COLD_BUILD_MINUTES} min on 2 cores with a cold Go cache; go's output follows"
     );
@@ -161,7 +170,7 @@ fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
         partial.display(),
         binary.display()
     )))?;
-    eprintln!(
+    progress!(
         "built kubeplane {KUBERNETES_VERSION} in {:.0?} at {}",
         started.elapsed(),
         binary.display()
