@@ -152,3 +152,22 @@ fn kind_dns_zone_covers_every_default_host() {
         );
     }
 }
+
+/// The settings file e2e/kind/manifests/20-fake-acr.yaml gives fake-acr is one fake-acr accepts,
+/// and it makes token realms name port 443 (the Service port), not the container's 8443.
+#[test]
+fn kind_config_map_is_valid_fake_acr_settings() {
+    let path = containers::workspace_root().join("e2e/kind/manifests/20-fake-acr.yaml");
+    let text = std::fs::read_to_string(&path).expect("reading the kind fake-acr manifest");
+    let config = serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| <serde_yaml::Value as serde::Deserialize>::deserialize(doc).expect("YAML"))
+        .find(|doc| doc["kind"] == "ConfigMap")
+        .and_then(|doc| doc["data"]["config.yaml"].as_str().map(str::to_owned))
+        .expect("ConfigMap fake-acr-config with config.yaml");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, config).expect("writing config.yaml");
+    let settings =
+        fake_acr::Settings::from_file(&file).expect("fake-acr accepts the kind settings");
+    assert_eq!(settings.advertised_port, Some(443));
+}
