@@ -79,8 +79,9 @@ case "$engine" in
     install_podman
     mkdir -p "$cache"
     if [ -z "${CONTAINERS_CONF:-}" ]; then
-      printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' > "$cache/containers.conf.tmp"
-      mv "$cache/containers.conf.tmp" "$cache/containers.conf"
+      # A private temporary name and an atomic rename: concurrent runs (parallel tests) are safe.
+      printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' > "$cache/containers.conf.$$"
+      mv -f "$cache/containers.conf.$$" "$cache/containers.conf"
       export CONTAINERS_CONF="$cache/containers.conf"
     fi
     ;;
