@@ -33,6 +33,8 @@ impl Cli {
     pub fn run(self, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         match self.command {
             Command::Config(command) => ExitCode::from(command.run(out, err)),
+            // Logs go to stderr from many threads: callers must not hold the stdio locks here
+            // (main.rs dispatches `run` before taking them).
             Command::Run(args) => crate::run::main(*args),
         }
     }

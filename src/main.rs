@@ -2,9 +2,15 @@
 
 use std::process::ExitCode;
 
-use acr_refresher::cli::Cli;
+use acr_refresher::cli::{Cli, Command};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    Cli::parse().run(&mut std::io::stdout().lock(), &mut std::io::stderr().lock())
+    let cli = Cli::parse();
+    // `run` logs from many threads: it must not run while this thread holds the stdio locks
+    // (every other thread's log line would wait for them forever).
+    if let Command::Run(args) = cli.command {
+        return acr_refresher::run::main(*args);
+    }
+    cli.run(&mut std::io::stdout().lock(), &mut std::io::stderr().lock())
 }
