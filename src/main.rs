@@ -6,6 +6,9 @@ use acr_refresher::cli::{Cli, Command};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Built inside the workspace, rustls has both ring and aws-lc-rs compiled in (other crates
+    // enable the latter), so it cannot pick a provider by itself and kube's client would panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     // `run` logs from many threads: it must not run while this thread holds the stdio locks
     // (every other thread's log line would wait for them forever).
