@@ -707,7 +707,12 @@ async fn refresher_works_with_only_the_shipped_rbac() {
             ],
         )
         .unwrap();
-    let refresher = start(run_args(&clouds, &kubeconfig, free_port(), &[]));
+    let refresher = start(run_args(
+        &clouds,
+        &kubeconfig,
+        free_port(),
+        &["--identity", "replica-one"],
+    ));
     for ns in ["default", "rbac-test"] {
         eventually("SA patched with least privilege", DEADLINE, || async {
             has(
@@ -746,6 +751,21 @@ async fn refresher_works_with_only_the_shipped_rbac() {
             .and_then(|s| s.holder_identity)
             .is_some_and(|h| !h.is_empty())
     );
+    // A second replica waits as a standby: it never writes while the first holds the Lease.
+    let standby_port = free_port();
+    let standby = start(run_args(
+        &clouds,
+        &kubeconfig,
+        standby_port,
+        &["--identity", "replica-two"],
+    ));
+    eventually("standby serving metrics", DEADLINE, || async {
+        let metrics = reqwest::get(format!("http://127.0.0.1:{standby_port}/metrics"))
+            .await
+            .ok()?;
+        metrics.text().await.ok()
+    })
+    .await;
     // Leaving the watch set needs delete and patch: also covered by the ClusterRole.
     set_config(&admin, &[("watch-namespace", "default")]).await;
     eventually("rbac-test cleaned up", DEADLINE, || async {
@@ -757,5 +777,27 @@ async fn refresher_works_with_only_the_shipped_rbac() {
         .then_some(())
     })
     .await;
+    let standby_metrics = scrape(standby_port).await;
+    assert_eq!(sample(&standby_metrics, "acr_refresher_leader"), 0.0);
+    assert_eq!(
+        sample(&standby_metrics, "acr_refresher_api_writes_total"),
+        0.0
+    );
+    // The leader stops and releases the Lease: the standby takes over and keeps serving.
     refresher.shutdown().await;
+    eventually("standby became leader", DEADLINE, || async {
+        (sample(&scrape(standby_port).await, "acr_refresher_leader") == 1.0).then_some(())
+    })
+    .await;
+    Api::<Secret>::namespaced(admin.clone(), "default")
+        .delete(DEFAULT_SECRET_NAME, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("Secret restored by the new leader", DEADLINE, || async {
+        our_secret(&admin, "default")
+            .await
+            .filter(|s| s.metadata.deletion_timestamp.is_none())
+    })
+    .await;
+    standby.shutdown().await;
 }
