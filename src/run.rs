@@ -242,6 +242,9 @@ pub async fn run(
     args: RunArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    // Library callers (tests, the conformance suite in-process) do not go through main.rs:
+    // pick the TLS provider here too, or kube's client panics when several are compiled in.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube_client(&args).await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
