@@ -599,7 +599,8 @@ mod tests {
         assert_eq!(e.expand("--kubeconfig={kubeconfig}"), "--kubeconfig=/k");
         assert_eq!(
             e.expand("https://cr.{region}.aliyuncs.com:{acr_port}"),
-            "https://cr.cn-hangzhou.aliyuncs.com:2"
+            // `{region}` is the implementation's own placeholder: left alone.
+            "https://cr.{region}.aliyuncs.com:2"
         );
         assert_eq!(
             e.expand("{acr_resolve}"),
@@ -609,5 +610,101 @@ mod tests {
             e.expand("{metadata}|{acr}|{ca}|{proxy}|{node_region}"),
             "http://127.0.0.1:1|127.0.0.1:2|/ca.pem|http://127.0.0.1:3|cn-hangzhou"
         );
+    }
+
+    fn endpoints(dir: &Path) -> Endpoints {
+        Endpoints {
+            kubeconfig: dir.join("kubeconfig"),
+            metadata: "http://127.0.0.1:1".into(),
+            acr: "127.0.0.1:2".into(),
+            acr_hosts: Vec::new(),
+            ca_file: dir.join("ca.pem"),
+            proxy: "http://127.0.0.1:3".into(),
+            region: "cn-hangzhou".into(),
+            log_file: dir.join("log"),
+        }
+    }
+
+    fn script(dir: &Path, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[tokio::test]
+    async fn docker_credential_helper_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = script(
+            dir.path(),
+            "helper",
+            r#"[ "$1" = get ] || exit 3
+read host
+case "$host" in registry.*) printf '{"ServerURL":"%s","Username":"u","Secret":"s"}' "$host";; *) echo "credentials not found in native keychain"; exit 1;; esac"#,
+        );
+        let implementation = Implementation {
+            kind: AdapterKind::DockerCredentialHelper,
+            command: vec![helper],
+            default_cache_duration: Duration::from_secs(60),
+        };
+        let mut source = implementation.credential_source(&endpoints(dir.path()));
+        let creds = source
+            .get("registry.cn-hangzhou.aliyuncs.com/demo/app:1")
+            .await
+            .unwrap();
+        assert_eq!(creds.len(), 1);
+        assert_eq!(creds[0].key, "registry.cn-hangzhou.aliyuncs.com");
+        assert_eq!(
+            (creds[0].username.as_str(), creds[0].password.as_str()),
+            ("u", "s")
+        );
+        assert!(
+            source
+                .get("x-registry.cn-beijing.cr.aliyuncs.com/a/b")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn kubelet_plugin_answers_are_cached_per_cache_key_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        let plugin = script(
+            dir.path(),
+            "plugin",
+            &format!(
+                r#"cat > /dev/null
+echo call >> {}
+printf '{{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderResponse","cacheKeyType":"Registry","cacheDuration":"1h","auth":{{"*.cn-hangzhou.aliyuncs.com":{{"username":"u","password":"p"}}}}}}'"#,
+                calls.display()
+            ),
+        );
+        let implementation = Implementation {
+            kind: AdapterKind::KubeletCredentialProvider,
+            command: vec![plugin],
+            default_cache_duration: Duration::from_secs(60),
+        };
+        let mut source = implementation.credential_source(&endpoints(dir.path()));
+        let first = source
+            .get("registry.cn-hangzhou.aliyuncs.com/demo/app:1")
+            .await
+            .unwrap();
+        assert_eq!(first[0].key, "*.cn-hangzhou.aliyuncs.com");
+        // Same registry: served from kubelet's cache, the plugin is not asked again.
+        source
+            .get("registry.cn-hangzhou.aliyuncs.com/demo/other:2")
+            .await
+            .unwrap();
+        let count = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
+        assert_eq!(count(&calls), 1);
+        // Another registry: asked again.
+        source
+            .get("registry.cn-beijing.aliyuncs.com/demo/app:1")
+            .await
+            .unwrap();
+        assert_eq!(count(&calls), 2);
     }
 }
