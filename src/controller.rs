@@ -101,7 +101,10 @@ pub struct Context {
     cache: TokenCache,
     acr: AcrClient,
     metrics: Arc<Metrics>,
-    recorder: Recorder,
+    /// Who publishes our Events. A fresh `Recorder` per Event: kube's Recorder folds Events with
+    /// the same reason into one series and keeps the first note, which would hide a later,
+    /// different problem (e.g. a second bad ConfigMap key). `warned` keeps repeats quiet instead.
+    reporter: Reporter,
     discovery: AsyncMutex<DiscoveryState>,
     /// Last time a warning with a given key was published, to keep Events and logs quiet.
     warned: std::sync::Mutex<HashMap<String, Instant>>,
@@ -159,7 +162,8 @@ impl Context {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &reference).await {
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        if let Err(error) = recorder.publish(&event, &reference).await {
             tracing::warn!(%error, reason, "cannot publish Event");
         }
     }
@@ -701,7 +705,6 @@ pub async fn run(
         controller: CONTROLLER_NAME.into(),
         instance: settings.instance.clone(),
     };
-    let recorder = Recorder::new(client.clone(), reporter);
 
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -709,7 +712,7 @@ pub async fn run(
         cache,
         acr,
         metrics: metrics.clone(),
-        recorder,
+        reporter,
         discovery: AsyncMutex::new(DiscoveryState::default()),
         warned: Default::default(),
         settings,
@@ -734,6 +737,7 @@ pub async fn run(
         watcher::Config::default().labels(&managed_selector()),
         move |s| to_namespace(s.namespace()),
     )
+    .trigger_backoff(WatchBackoff::default())
     .reconcile_all_on(reload_rx)
     .graceful_shutdown_on(async move {
         shutdown.await;
@@ -746,6 +750,45 @@ pub async fn run(
     })
     .await;
     config_task.abort();
+}
+
+/// The backoff between failed watch polls of the controller's trigger streams.
+///
+/// One backoff serves all three watches (Namespaces, ServiceAccounts, Secrets), and kube's
+/// default (0.8 s doubling to 30 s, reset only by a successful event) grows so far while an API
+/// server restarts (connection errors, then one "too old resource version" per watch) that the
+/// controller stays deaf for tens of seconds afterwards. A short cap keeps recovery within a
+/// couple of seconds; relists are cheap next to a window without credentials.
+#[derive(Debug)]
+struct WatchBackoff {
+    next: Duration,
+}
+
+impl WatchBackoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const CAP: Duration = Duration::from_secs(2);
+}
+
+impl Default for WatchBackoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next;
+        self.next = (current * 2).min(Self::CAP);
+        Some(current)
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
 }
 
 /// Watches the ConfigMap; a valid change replaces the configuration and reconciles every
@@ -808,5 +851,23 @@ async fn watch_config(ctx: Arc<Context>, reload: mpsc::UnboundedSender<()>) {
                 .await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::utils::Backoff;
+
+    #[test]
+    fn watch_backoff_doubles_to_its_cap_and_resets() {
+        let mut backoff = WatchBackoff::default();
+        let first: Vec<Duration> = backoff.by_ref().take(6).collect();
+        assert_eq!(first[0], WatchBackoff::FIRST);
+        assert_eq!(first[1], WatchBackoff::FIRST * 2);
+        assert!(first.iter().all(|d| *d <= WatchBackoff::CAP));
+        assert_eq!(first[5], WatchBackoff::CAP);
+        backoff.reset();
+        assert_eq!(backoff.next(), Some(WatchBackoff::FIRST));
     }
 }
