@@ -242,85 +242,69 @@ impl Parser {
     }
 
     fn watch_namespace(&mut self, value: &str) -> Option<NamespaceSelector> {
-        let before = self.errors.len();
-        let key = keys::WATCH_NAMESPACE;
-        let items = self.list(key, None, value, "default")?;
-        let mut names = Vec::new();
-        let mut all = false;
-        let mut ok = true;
-        for item in &items {
-            if item.eq_ignore_ascii_case("all") {
-                all = true;
-            } else if is_dns1123_label(item) {
-                names.push((*item).to_owned());
-            } else {
-                ok = false;
-                self.error(
-                    key,
-                    Kind::BadName {
-                        name: (*item).to_owned(),
-                        what: "namespace name",
-                        rule: LABEL_RULE,
-                    },
-                );
-            }
-        }
-        if !ok || self.errors.len() != before {
-            return None;
-        }
-        if all {
-            if items.len() > 1 {
-                self.warn(
-                    key,
-                    None,
-                    "'all' is listed with other names; every namespace is served",
-                );
-            }
-            return Some(NamespaceSelector::All);
-        }
-        let names = self.dedup(key, None, names);
-        Some(NamespaceSelector::Names(names.into_iter().collect()))
+        let names = self.name_list(
+            value,
+            &NameList {
+                key: keys::WATCH_NAMESPACE,
+                is_every: |item| item.eq_ignore_ascii_case("all"),
+                is_valid: is_dns1123_label,
+                what: "namespace name",
+                rule: LABEL_RULE,
+                every_with_others: "'all' is listed with other names; every namespace is served",
+            },
+        )?;
+        Some(names.map_or(NamespaceSelector::All, NamespaceSelector::Names))
     }
 
     fn service_accounts(&mut self, value: &str) -> Option<ServiceAccountSelector> {
+        let names = self.name_list(
+            value,
+            &NameList {
+                key: keys::SERVICE_ACCOUNT,
+                is_every: |item| item == "*",
+                is_valid: is_dns1123_subdomain,
+                what: "ServiceAccount name",
+                rule: SUBDOMAIN_RULE,
+                every_with_others: "'*' is listed with other names; every ServiceAccount is patched",
+            },
+        )?;
+        Some(names.map_or(ServiceAccountSelector::All, ServiceAccountSelector::Names))
+    }
+
+    /// A comma list of names, or the word for "every one": `Some(None)` for every, `Some(names)`
+    /// otherwise, `None` when an item is bad (each bad item is reported).
+    fn name_list(&mut self, value: &str, rule: &NameList) -> Option<Option<BTreeSet<String>>> {
         let before = self.errors.len();
-        let key = keys::SERVICE_ACCOUNT;
-        let items = self.list(key, None, value, "default")?;
+        let items = self.list(rule.key, None, value, "default")?;
         let mut names = Vec::new();
-        let mut all = false;
-        let mut ok = true;
+        let mut every = false;
         for item in &items {
-            if *item == "*" {
-                all = true;
-            } else if is_dns1123_subdomain(item) {
+            if (rule.is_every)(item) {
+                every = true;
+            } else if (rule.is_valid)(item) {
                 names.push((*item).to_owned());
             } else {
-                ok = false;
                 self.error(
-                    key,
+                    rule.key,
                     Kind::BadName {
                         name: (*item).to_owned(),
-                        what: "ServiceAccount name",
-                        rule: SUBDOMAIN_RULE,
+                        what: rule.what,
+                        rule: rule.rule,
                     },
                 );
             }
         }
-        if !ok || self.errors.len() != before {
+        if self.errors.len() != before {
             return None;
         }
-        if all {
+        if every {
             if items.len() > 1 {
-                self.warn(
-                    key,
-                    None,
-                    "'*' is listed with other names; every ServiceAccount is patched",
-                );
+                self.warn(rule.key, None, rule.every_with_others);
             }
-            return Some(ServiceAccountSelector::All);
+            return Some(None);
         }
-        let names = self.dedup(key, None, names);
-        Some(ServiceAccountSelector::Names(names.into_iter().collect()))
+        let names = self.dedup(rule.key, None, names);
+        Some(Some(names.into_iter().collect()))
     }
 
     fn expiring_threshold(&mut self, value: &str) -> Option<std::time::Duration> {
@@ -832,6 +816,16 @@ fn is_registry_host(text: &str) -> bool {
     port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
         && host.contains('.')
         && is_dns1123_subdomain(host)
+}
+
+/// How one name-list key (`watch-namespace`, `service-account`) is read.
+struct NameList {
+    key: &'static str,
+    is_every: fn(&str) -> bool,
+    is_valid: fn(&str) -> bool,
+    what: &'static str,
+    rule: &'static str,
+    every_with_others: &'static str,
 }
 
 #[cfg(test)]
