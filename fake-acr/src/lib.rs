@@ -10,9 +10,11 @@
 //! - `tokens`: self-validating registry passwords and bearer JWTs.
 //! - `policy`: RAM policy evaluation with wildcards.
 //! - `images`: deterministic demo images (OCI and Docker schema 2).
-//! - `admin`: faults, request log, clock offset, token lifetime; the admin HTTP API.
+//! - `admin`: faults, request log, clock offset, token lifetime, settings replacement; the admin
+//!   HTTP API.
 //! - `tls`: the generated test CA and serving certificate.
 //! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
+//! - `world` (private): the served world derived from the settings, swapped whole on replacement.
 //! - `server` (private): the listener and Host dispatch.
 
 pub mod admin;
@@ -27,11 +29,11 @@ pub mod settings;
 pub mod testcontainers;
 pub mod tls;
 pub mod tokens;
+mod world;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-pub use admin::{Admin, FaultRule, LogEntry};
+pub use admin::{Admin, FaultRule, LogEntry, ReplaceError};
 pub use openapi::KNOWN_ACTIONS;
 pub use registry::service_of;
 pub use settings::Settings;
@@ -94,24 +96,29 @@ impl FakeAcr {
             source,
         })?;
         let host_names: Vec<String> = hosts::all(&settings).into_iter().map(|(h, _)| h).collect();
-        let (ca_pem, acceptor) = if settings.plain_http {
-            (String::new(), None)
+        let (ca_pem, cert_names, acceptor) = if settings.plain_http {
+            (String::new(), None, None)
         } else {
             let material = tls::generate(&host_names)?;
             (
                 material.ca_pem,
+                Some(material.names),
                 Some(tokio_rustls::TlsAcceptor::from(material.server_config)),
             )
         };
-        let admin = Admin::new(
-            settings.faults.clone(),
-            settings.token_lifetime_secs,
-            ca_pem,
-            host_names,
-        );
         let scheme = if settings.plain_http { "http" } else { "https" };
-        let app = Arc::new(server::App::new(settings, admin.clone(), addr.port()));
-        let main_task = tokio::spawn(server::serve(listener, app, acceptor));
+        let admin = Admin::new(
+            settings,
+            admin::Fixed {
+                ca_pem,
+                cert_names,
+                bound: settings::BoundAddrs {
+                    listen: addr,
+                    admin_listen: admin_addr,
+                },
+            },
+        );
+        let main_task = tokio::spawn(server::serve(listener, admin.clone(), acceptor));
         let router = admin::router(admin.clone());
         let admin_task = tokio::spawn(async move {
             if let Err(e) = axum::serve(admin_listener, router).await {
@@ -157,7 +164,12 @@ impl Running {
 
     /// Every host name served.
     pub fn hosts(&self) -> Vec<String> {
-        self.admin.hosts().to_vec()
+        self.admin.hosts()
+    }
+
+    /// Serves `settings` from now on as if freshly started with them ([`Admin::replace_settings`]).
+    pub fn replace_settings(&self, settings: Settings) -> Result<(), ReplaceError> {
+        self.admin.replace_settings(settings)
     }
 }
 

@@ -166,21 +166,23 @@ fn authenticate(
     let now = app.admin.now();
     let secret = match signed.security_token.as_deref() {
         Some(token) => {
-            let (claims, secret) =
-                sts::validate(&app.settings.account_secret, &signed.access_key_id, token).map_err(
-                    |e| match e {
-                        StsError::AccessKeyMismatch => fail(
-                            400,
-                            "InvalidSecurityToken.MismatchWithAccessKey",
-                            "The security token does not belong to the specified AccessKeyId.",
-                        ),
-                        StsError::Malformed(_) | StsError::BadMac => fail(
-                            400,
-                            "InvalidSecurityToken.Malformed",
-                            format!("The specified SecurityToken is invalid: {e}"),
-                        ),
-                    },
-                )?;
+            let (claims, secret) = sts::validate(
+                &app.world.settings.account_secret,
+                &signed.access_key_id,
+                token,
+            )
+            .map_err(|e| match e {
+                StsError::AccessKeyMismatch => fail(
+                    400,
+                    "InvalidSecurityToken.MismatchWithAccessKey",
+                    "The security token does not belong to the specified AccessKeyId.",
+                ),
+                StsError::Malformed(_) | StsError::BadMac => fail(
+                    400,
+                    "InvalidSecurityToken.Malformed",
+                    format!("The specified SecurityToken is invalid: {e}"),
+                ),
+            })?;
             *principal = Some(format!("role/{}", claims.role));
             if claims.expires_at <= now.timestamp() {
                 return Err(fail(
@@ -197,6 +199,7 @@ fn authenticate(
         }
         None => {
             let key = app
+                .world
                 .settings
                 .access_keys
                 .iter()
@@ -222,7 +225,7 @@ fn authenticate(
         .timestamp_utc()
         .map_err(|e| fail(400, &e.code(), e.to_string()))?;
     let skew = (now - ts).num_seconds().abs();
-    if skew > app.settings.max_clock_skew_secs {
+    if skew > app.world.settings.max_clock_skew_secs {
         return Err(fail(
             400,
             "InvalidTimeStamp.Expired",
@@ -235,10 +238,10 @@ fn authenticate(
     }
     if let Some(nonce) = &signed.nonce {
         let key = format!("{}/{nonce}", signed.access_key_id);
-        if !app
-            .admin
-            .remember_nonce(key, ts.timestamp() + 2 * app.settings.max_clock_skew_secs)
-        {
+        if !app.admin.remember_nonce(
+            key,
+            ts.timestamp() + 2 * app.world.settings.max_clock_skew_secs,
+        ) {
             return Err(fail(
                 400,
                 "SignatureNonceUsed",
@@ -248,7 +251,7 @@ fn authenticate(
     }
     let ram_action = format!("cr:{action}");
     let who = principal.clone().unwrap_or_default();
-    if !policy::allows(&app.settings.policies, &who, &ram_action) {
+    if !policy::allows(&app.world.settings.policies, &who, &ram_action) {
         return Err(fail(
             403,
             "Forbidden.RAM",
@@ -270,7 +273,7 @@ fn dispatch(
 ) -> Result<serde_json::Value, Failure> {
     let now = app.admin.now();
     let sts_expiry_ms = signed.security_token.as_deref().and_then(|t| {
-        sts::validate(&app.settings.account_secret, &signed.access_key_id, t)
+        sts::validate(&app.world.settings.account_secret, &signed.access_key_id, t)
             .ok()
             .map(|(c, _)| c.expires_at * 1000)
     });
@@ -279,7 +282,8 @@ fn dispatch(
         sts_expiry_ms.map_or(now_ms + lifetime, |s| s.min(now_ms + lifetime))
     };
     let instance_in_region = |id: &str| {
-        app.settings
+        app.world
+            .settings
             .instances
             .iter()
             .find(|i| i.id == id && i.region == region)
@@ -294,7 +298,7 @@ fn dispatch(
     match action {
         "GetAuthorizationToken" if is_personal(req) => {
             let exp = expiry_ms(now.timestamp_millis());
-            let password = app.keys.issue_password(&PasswordClaims {
+            let password = app.world.keys.issue_password(&PasswordClaims {
                 scope: TokenScope::Personal {
                     region: region.to_owned(),
                 },
@@ -319,7 +323,7 @@ fn dispatch(
                 })?;
             let instance = instance_in_region(id)?;
             let exp = expiry_ms(now.timestamp_millis());
-            let password = app.keys.issue_password(&PasswordClaims {
+            let password = app.world.keys.issue_password(&PasswordClaims {
                 scope: TokenScope::Instance {
                     instance_id: instance.id.clone(),
                 },
@@ -348,6 +352,7 @@ fn dispatch(
                 .max(1);
             let name = signed.param("InstanceName").filter(|v| !v.is_empty());
             let all: Vec<_> = app
+                .world
                 .settings
                 .instances
                 .iter()

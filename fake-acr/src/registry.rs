@@ -39,7 +39,7 @@ pub fn service_of(target: &Target) -> String {
 fn target_of_service(app: &App, service: &str) -> Option<Target> {
     let rest = service.strip_prefix("registry.aliyuncs.com:")?;
     let (region, tail) = rest.split_once(':')?;
-    if !app.settings.regions.iter().any(|r| r.id == region) {
+    if !app.world.settings.regions.iter().any(|r| r.id == region) {
         return None;
     }
     if tail == PERSONAL_SERVICE_SUFFIX {
@@ -47,7 +47,8 @@ fn target_of_service(app: &App, service: &str) -> Option<Target> {
             region: region.to_owned(),
         });
     }
-    app.settings
+    app.world
+        .settings
         .instances
         .iter()
         .find(|i| i.id == tail && i.region == region)
@@ -67,6 +68,7 @@ fn image_key(target: &Target) -> String {
 fn repo_public(app: &App, target: &Target, name: &str) -> Option<bool> {
     match target {
         Target::InstanceRegistry { instance_id, .. } => app
+            .world
             .settings
             .instances
             .iter()
@@ -75,7 +77,8 @@ fn repo_public(app: &App, target: &Target, name: &str) -> Option<bool> {
             .map(|r| r.public),
         other => {
             let region = crate::server::region_of(other);
-            app.settings
+            app.world
+                .settings
                 .regions
                 .iter()
                 .find(|r| r.id == region)
@@ -181,6 +184,7 @@ fn check_password(
         return Err(format!("unknown user {user:?}"));
     }
     let claims = app
+        .world
         .keys
         .validate_password(password, app.admin.now().timestamp_millis())
         .map_err(|e| e.to_string())?;
@@ -211,6 +215,7 @@ fn caller(app: &App, req: &Req, target: &Target) -> Result<Caller, String> {
         .or_else(|| auth.strip_prefix("bearer "))
     {
         let claims = app
+            .world
             .keys
             .validate_bearer(token.trim(), app.admin.now().timestamp())
             .map_err(|e| e.to_string())?;
@@ -225,7 +230,11 @@ fn caller(app: &App, req: &Req, target: &Target) -> Result<Caller, String> {
     }
     let (user, password) = basic_credentials(req).ok_or("unsupported Authorization scheme")?;
     let claims = check_password(app, &user, &password, target)?;
-    let may_pull = policy::allows(&app.settings.policies, &claims.user_id, "cr:PullRepository");
+    let may_pull = policy::allows(
+        &app.world.settings.policies,
+        &claims.user_id,
+        "cr:PullRepository",
+    );
     Ok(Caller::Password {
         principal: claims.user_id,
         may_pull,
@@ -241,8 +250,8 @@ fn challenge(
     let region = crate::server::region_of(target);
     let mut value = format!(
         "Bearer realm=\"{}://dockerauth.{region}.aliyuncs.com{}/auth\",service=\"{}\"",
-        app.scheme,
-        app.port_suffix,
+        app.world.scheme,
+        app.world.port_suffix,
         service_of(target)
     );
     if let Some(s) = scope {
@@ -354,7 +363,7 @@ pub(crate) fn handle(app: &App, req: &Req, target: &Target, action: String) -> O
             "UNAUTHORIZED",
         );
     }
-    let Some(image) = app.images.get(&(image_key(target), name.to_owned())) else {
+    let Some(image) = app.world.images.get(&(image_key(target), name.to_owned())) else {
         return done(
             error_response(
                 StatusCode::NOT_FOUND,
@@ -490,7 +499,11 @@ fn token(
         None => (None, false, None),
         Some((user, password)) => match check_password(app, user, password, &target) {
             Ok(c) => {
-                let may = policy::allows(&app.settings.policies, &c.user_id, "cr:PullRepository");
+                let may = policy::allows(
+                    &app.world.settings.policies,
+                    &c.user_id,
+                    "cr:PullRepository",
+                );
                 (Some(c.user_id.clone()), may, Some(c.expires_at_ms() / 1000))
             }
             Err(e) => {
@@ -523,7 +536,7 @@ fn token(
         }
     }
     let now = app.admin.now().timestamp();
-    let mut exp = now + app.settings.bearer_lifetime_secs as i64;
+    let mut exp = now + app.world.settings.bearer_lifetime_secs as i64;
     if let Some(p) = password_exp {
         exp = exp.min(p);
     }
@@ -537,7 +550,7 @@ fn token(
         jti: uuid::Uuid::new_v4().to_string(),
         access,
     };
-    let jwt = app.keys.issue_bearer(&claims);
+    let jwt = app.world.keys.issue_bearer(&claims);
     let issued_at = app
         .admin
         .now()

@@ -1,7 +1,6 @@
 //! The main listener: TLS (or plain HTTP), HTTP/1.1, dispatch by Host header to the OpenAPI,
 //! the registries and the token service; faults and the request log wrap every request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::admin::{Admin, FaultEffect, LogEntry};
 use crate::hosts::{self, Target};
-use crate::images::Image;
-use crate::settings::Settings;
-use crate::tokens::TokenKeys;
+use crate::world::World;
 
 /// A fully read request.
 pub(crate) struct Req {
@@ -45,54 +42,16 @@ pub(crate) struct Outcome {
     pub result: String,
 }
 
-/// Shared state of the serving side.
+/// What one request is served with: the world current when it arrived, and the controls.
 pub(crate) struct App {
-    pub settings: Settings,
-    pub keys: TokenKeys,
+    pub world: Arc<World>,
     pub admin: Admin,
-    /// (registry target key, repository) → image.
-    pub images: HashMap<(String, String), Image>,
-    /// `https` or `http`.
-    pub scheme: &'static str,
-    /// `:port` suffix for URLs we advertise (empty for the scheme's default port).
-    pub port_suffix: String,
 }
 
 impl App {
-    pub fn new(settings: Settings, admin: Admin, port: u16) -> Self {
-        let mut images = HashMap::new();
-        for r in &settings.regions {
-            for repo in &r.personal_repositories {
-                images.insert(
-                    (format!("personal:{}", r.id), repo.name.clone()),
-                    Image::demo(&repo.name),
-                );
-            }
-        }
-        for i in &settings.instances {
-            for repo in &i.repositories {
-                images.insert(
-                    (format!("instance:{}", i.id), repo.name.clone()),
-                    Image::demo(&format!("{}/{}", i.id, repo.name)),
-                );
-            }
-        }
-        let scheme = if settings.plain_http { "http" } else { "https" };
-        let port = settings.advertised_port.unwrap_or(port);
-        let default_port = if settings.plain_http { 80 } else { 443 };
-        let port_suffix = if port == default_port {
-            String::new()
-        } else {
-            format!(":{port}")
-        };
-        Self {
-            keys: TokenKeys::new(&settings.account_secret),
-            settings,
-            admin,
-            images,
-            scheme,
-            port_suffix,
-        }
+    /// Logs an entry for this request (unless the world was replaced meanwhile).
+    pub fn record(&self, entry: LogEntry) {
+        self.admin.record(entry, self.world.generation);
     }
 }
 
@@ -121,18 +80,22 @@ pub(crate) fn json_response(
 /// Serves connections from `listener` until the task is aborted.
 pub(crate) async fn serve(
     listener: TcpListener,
-    app: Arc<App>,
+    admin: Admin,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let app = app.clone();
+        let admin = admin.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
+                // Each request takes the world current now; a replacement affects the next one.
+                let app = App {
+                    world: admin.world(),
+                    admin: admin.clone(),
+                };
                 async move { handle(app, req).await }
             });
             let builder = hyper::server::conn::http1::Builder::new();
@@ -157,7 +120,7 @@ pub(crate) async fn serve(
 #[error("connection dropped by a fault rule")]
 pub(crate) struct Dropped;
 
-async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
     let (parts, body) = req.into_parts();
     let host = parts
         .headers
@@ -194,12 +157,14 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<B
             .collect(),
         body,
     };
-    let Some(target) = hosts::resolve(&app.settings, &host) else {
+    let Some(target) = hosts::resolve(&app.world.settings, &host) else {
         return Ok(json_response(
             StatusCode::NOT_FOUND,
-            format!(
-                "{{\"Code\":\"InvalidHost\",\"Message\":\"fake-acr does not serve host {host:?}\"}}"
-            ),
+            serde_json::json!({
+                "Code": "InvalidHost",
+                "Message": format!("fake-acr does not serve host {host:?}"),
+            })
+            .to_string(),
             "application/json;charset=utf-8",
         ));
     };
@@ -219,8 +184,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<B
             let is_openapi = matches!(target, Target::OpenApi { .. });
             let (response, result, status) = match effect {
                 FaultEffect::Drop => {
-                    app.admin
-                        .record(log_entry(&app, &host, &region, &action, None, "Dropped", 0));
+                    app.record(log_entry(&app, &host, &region, &action, None, "Dropped", 0));
                     return Err(Dropped);
                 }
                 FaultEffect::Throttle if is_openapi => {
@@ -260,7 +224,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<B
                     (r, code, status)
                 }
             };
-            app.admin.record(log_entry(
+            app.record(log_entry(
                 &app, &host, &region, &action, None, &result, status,
             ));
             return Ok(response);
@@ -271,7 +235,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Full<B
         _ => crate::registry::handle(&app, &req, &target, action),
     };
     let status = outcome.response.status().as_u16();
-    app.admin.record(log_entry(
+    app.record(log_entry(
         &app,
         &host,
         &region,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything fake-acr needs to know at start-up. A config file (YAML or JSON) deserialises
 /// into this; missing fields take the defaults.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address of the main listener (OpenAPI + registries + token service).
@@ -42,7 +42,7 @@ pub struct Settings {
 }
 
 /// A region and its Personal Edition namespaces.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Region {
     /// Region id, e.g. `cn-hangzhou`.
@@ -53,7 +53,7 @@ pub struct Region {
 }
 
 /// An Enterprise Edition instance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Instance {
     /// `cri-…`.
@@ -68,7 +68,7 @@ pub struct Instance {
 }
 
 /// A repository with deterministic demo images.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Repository {
     /// `namespace/name`.
@@ -79,7 +79,7 @@ pub struct Repository {
 }
 
 /// A static AccessKey pair (a RAM user).
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessKey {
     /// AccessKeyId.
@@ -101,7 +101,7 @@ impl fmt::Debug for AccessKey {
 }
 
 /// A RAM policy: which actions a principal may call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Principal pattern (`role/<RoleName>`, `user/<name>`; `*` wildcards).
@@ -194,6 +194,33 @@ impl fmt::Debug for Settings {
     }
 }
 
+/// What secrets read as in [`Settings::redacted`] and the admin API's `GET /settings`.
+pub const REDACTED: &str = "<redacted>";
+
+/// A listener-bound setting a replacement asked to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFieldConflict {
+    /// Settings key, e.g. `listen`.
+    pub field: &'static str,
+    /// The running value (JSON).
+    pub running: String,
+    /// The value asked for (JSON).
+    pub requested: String,
+}
+
+/// Where a running fake listens, port 0 resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundAddrs {
+    /// Main listener.
+    pub listen: SocketAddr,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+}
+
+fn json_text<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 /// Why a settings file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -250,6 +277,89 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// A copy with every secret (account secret, AccessKey secrets) replaced by [`REDACTED`].
+    pub fn redacted(&self) -> Settings {
+        let mut s = self.clone();
+        s.account_secret = REDACTED.to_owned();
+        for k in &mut s.access_keys {
+            k.secret = REDACTED.to_owned();
+        }
+        s
+    }
+
+    /// Puts `running`'s secrets back where `self` (a replacement, often edited from
+    /// [`Settings::redacted`]) says [`REDACTED`]; an AccessKey must then exist in `running`.
+    pub fn restore_redacted(&mut self, running: &Settings) -> Result<(), SettingsError> {
+        if self.account_secret == REDACTED {
+            self.account_secret = running.account_secret.clone();
+        }
+        for k in self.access_keys.iter_mut().filter(|k| k.secret == REDACTED) {
+            let old = running
+                .access_keys
+                .iter()
+                .find(|o| o.id == k.id)
+                .ok_or_else(|| {
+                    SettingsError::Invalid(format!(
+                        "access key {}: secret is {REDACTED:?} but the running fake has no access key with that id to take it from",
+                        k.id
+                    ))
+                })?;
+            k.secret = old.secret.clone();
+        }
+        Ok(())
+    }
+
+    /// `self` (a replacement) with the listener-bound fields (`listen`, `admin_listen`,
+    /// `plain_http`, `advertised_port`) taken from `running`. Each may be left at its default
+    /// (absent from a file) or equal the running value (`listen`/`admin_listen`: as configured
+    /// or as bound); any other value cannot take effect on a live listener and is a conflict.
+    pub fn adopt_live_fields(
+        mut self,
+        running: &Settings,
+        bound: BoundAddrs,
+    ) -> Result<Settings, LiveFieldConflict> {
+        let d = Settings::default();
+        let conflict = |field, running: String, requested: String| LiveFieldConflict {
+            field,
+            running,
+            requested,
+        };
+        if ![d.listen, running.listen, bound.listen].contains(&self.listen) {
+            return Err(conflict(
+                "listen",
+                json_text(&bound.listen),
+                json_text(&self.listen),
+            ));
+        }
+        if ![d.admin_listen, running.admin_listen, bound.admin_listen].contains(&self.admin_listen)
+        {
+            return Err(conflict(
+                "admin_listen",
+                json_text(&bound.admin_listen),
+                json_text(&self.admin_listen),
+            ));
+        }
+        if ![d.plain_http, running.plain_http].contains(&self.plain_http) {
+            return Err(conflict(
+                "plain_http",
+                json_text(&running.plain_http),
+                json_text(&self.plain_http),
+            ));
+        }
+        if ![d.advertised_port, running.advertised_port].contains(&self.advertised_port) {
+            return Err(conflict(
+                "advertised_port",
+                json_text(&running.advertised_port),
+                json_text(&self.advertised_port),
+            ));
+        }
+        self.listen = running.listen;
+        self.admin_listen = running.admin_listen;
+        self.plain_http = running.plain_http;
+        self.advertised_port = running.advertised_port;
+        Ok(self)
     }
 
     /// The token lifetime as a Duration.

@@ -22,6 +22,8 @@ pub struct TlsMaterial {
     pub ca_pem: String,
     /// rustls server configuration (HTTP/1.1 only).
     pub server_config: Arc<rustls::ServerConfig>,
+    /// Names the serving certificate covers.
+    pub names: Vec<String>,
 }
 
 /// Makes a fresh CA and a leaf certificate for `hosts` plus `localhost` and 127.0.0.1.
@@ -40,7 +42,7 @@ pub fn generate(hosts: &[String]) -> Result<TlsMaterial, TlsError> {
     names.push("localhost".into());
     names.push("127.0.0.1".into());
     let leaf_key = KeyPair::generate()?;
-    let mut leaf_params = CertificateParams::new(names)?;
+    let mut leaf_params = CertificateParams::new(names.clone())?;
     leaf_params
         .distinguished_name
         .push(DnType::CommonName, "fake-acr");
@@ -62,5 +64,6 @@ pub fn generate(hosts: &[String]) -> Result<TlsMaterial, TlsError> {
     Ok(TlsMaterial {
         ca_pem: ca_cert.pem(),
         server_config: Arc::new(config),
+        names,
     })
 }
