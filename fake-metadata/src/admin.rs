@@ -1,6 +1,7 @@
 //! Control of a running fake: the in-process [`Admin`] handle and the same operations as a JSON
 //! HTTP API on a separate listener.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,18 +11,58 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultRule, InstalledFault};
 use crate::service::Shared;
-use crate::settings::HardenedMode;
+use crate::settings::{HardenedMode, Listeners, Replacement, Settings, SettingsError};
 use crate::state::{CredentialsSummary, RequestRecord, StateSnapshot};
 
 /// In-process control of a running fake (the admin HTTP API does the same).
 #[derive(Clone)]
 pub struct Admin {
     shared: Shared,
+    listeners: Listeners,
 }
 
 impl Admin {
-    pub(crate) fn new(shared: Shared) -> Self {
-        Self { shared }
+    pub(crate) fn new(shared: Shared, listeners: Listeners) -> Self {
+        Self { shared, listeners }
+    }
+
+    /// The settings in force (start-up settings plus run-time changes of hardened mode, role
+    /// and spot time), with the bound listener addresses. Holds the account secret: show
+    /// [`Settings::redacted`] instead.
+    pub fn settings(&self) -> Settings {
+        let mut settings = self.shared.lock().settings.clone();
+        settings.listen = self.listeners.bound;
+        settings.admin_listen = self.listeners.admin_bound;
+        settings
+    }
+
+    /// Makes `settings` the start-up settings and resets to them: faults, clock, request log,
+    /// credentials and tokens all as after a fresh start. The listener addresses must be the
+    /// running ones (configured or bound): a live listener cannot move.
+    pub fn replace_settings(&self, settings: Settings) -> Result<(), SettingsError> {
+        let (listen, admin_listen) = (settings.listen, settings.admin_listen);
+        self.apply(Replacement {
+            settings,
+            listen: Some(listen),
+            admin_listen: Some(admin_listen),
+        })
+    }
+
+    fn apply(&self, replacement: Replacement) -> Result<(), SettingsError> {
+        let settings = self.listeners.accept(
+            replacement.settings,
+            replacement.listen,
+            replacement.admin_listen,
+        )?;
+        tracing::info!(
+            region = %settings.instance.region_id,
+            role = settings.role.as_deref().unwrap_or("<none>"),
+            hardened = ?settings.hardened,
+            faults = settings.faults.len(),
+            "settings replaced; state reset to them"
+        );
+        self.shared.lock().replace(settings);
+        Ok(())
     }
 
     /// Installs a fault rule; returns its id.
@@ -81,8 +122,7 @@ impl Admin {
 
     /// Back to the start-up state (settings, faults, clock); empties the request log.
     pub fn reset(&self) {
-        let startup = self.shared.startup.clone();
-        self.shared.lock().reset(&startup);
+        self.shared.lock().reset();
     }
 
     /// The current state.
@@ -121,6 +161,15 @@ pub struct SpotBody {
 
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// 400 with the message and, when the error is about one setting, its name.
+fn settings_error(e: &SettingsError) -> Response {
+    let mut body = serde_json::json!({ "error": e.to_string() });
+    if let Some(field) = e.field() {
+        body["field"] = field.into();
+    }
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// The admin HTTP API.
@@ -216,6 +265,17 @@ pub fn router(admin: Admin) -> Router {
                 |AxumState(a): AxumState<Admin>, Json(body): Json<SpotBody>| async move {
                     a.set_spot_termination(body.termination_time);
                     Json(a.state())
+                },
+            ),
+        )
+        .route(
+            "/settings",
+            get(|AxumState(a): AxumState<Admin>| async move { Json(a.settings().redacted()) }).put(
+                |AxumState(a): AxumState<Admin>, body: Bytes| async move {
+                    match Replacement::parse(&body).and_then(|r| a.apply(r)) {
+                        Ok(()) => Json(a.state()).into_response(),
+                        Err(e) => settings_error(&e),
+                    }
                 },
             ),
         )

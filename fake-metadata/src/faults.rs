@@ -132,7 +132,7 @@ impl FaultRule {
 }
 
 /// A rule as installed, with its id and how often it fired.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstalledFault {
     /// Id to refer to the rule.
     pub id: u64,

@@ -7,11 +7,14 @@
 //! - `service`: the metadata endpoints themselves (WIRE.md §1).
 //! - `admin`: the in-process admin handle and the admin HTTP API.
 //! - `server`: starting both listeners; shutdown on drop.
+//! - `client` (feature `client`): `RemoteAdmin`, the admin HTTP API of a fake elsewhere.
 //! - `testing` (feature `testing`): network-namespace and Python/Node environment plumbing for
 //!   interop tests.
 //! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
 
 pub mod admin;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod faults;
 pub mod server;
 pub mod service;
@@ -23,6 +26,9 @@ pub mod testcontainers;
 pub mod testing;
 
 pub use admin::Admin;
-pub use faults::{FaultKind, FaultRule};
+#[cfg(feature = "client")]
+pub use client::{RemoteAdmin, RemoteAdminError};
+pub use faults::{FaultKind, FaultRule, InstalledFault};
 pub use server::{Error, FakeMetadata, Running};
-pub use settings::{HardenedMode, Settings};
+pub use settings::{HardenedMode, Settings, SettingsError};
+pub use state::{CredentialsSummary, RequestRecord, StateSnapshot};

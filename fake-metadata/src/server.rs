@@ -12,7 +12,7 @@ use tower::ServiceExt as _;
 
 use crate::admin::{self, Admin};
 use crate::service::{self, DropConnection, Shared};
-use crate::settings::Settings;
+use crate::settings::{Listeners, Settings};
 
 /// Why the fake could not start.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +56,14 @@ impl FakeMetadata {
         };
         let addr = local(&listener, "metadata", settings.listen)?;
         let admin_addr = local(&admin_listener, "admin", settings.admin_listen)?;
+        let listeners = Listeners {
+            listen: settings.listen,
+            admin_listen: settings.admin_listen,
+            bound: addr,
+            admin_bound: admin_addr,
+        };
         let shared = Shared::new(settings);
-        let admin = Admin::new(shared.clone());
+        let admin = Admin::new(shared.clone(), listeners);
         let metadata_router = Router::new().fallback(service::handle).with_state(shared);
         let admin_router = admin::router(admin.clone());
         tracing::info!(%addr, %admin_addr, "fake-metadata listening");

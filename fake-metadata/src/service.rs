@@ -27,16 +27,13 @@ pub const CREDENTIALS_DIR: &str = "/latest/meta-data/ram/security-credentials/";
 #[derive(Clone)]
 pub struct Shared {
     state: Arc<Mutex<State>>,
-    /// Settings at start-up, restored by reset.
-    pub startup: Arc<Settings>,
 }
 
 impl Shared {
     /// Shared state for these settings.
     pub fn new(settings: Settings) -> Self {
         Self {
-            state: Arc::new(Mutex::new(State::new(settings.clone()))),
-            startup: Arc::new(settings),
+            state: Arc::new(Mutex::new(State::new(settings))),
         }
     }
 

@@ -39,6 +39,46 @@ pub enum SettingsError {
         /// The rejected text.
         value: String,
     },
+    /// Settings sent at run time (admin `PUT /settings`) that do not parse.
+    #[error("settings: {reason}")]
+    Body {
+        /// What the parser said (the account secret, if echoed, is redacted).
+        reason: String,
+    },
+    /// A listener address that differs from the running one: a live listener cannot move.
+    #[error(
+        "{field}: {requested} is not the running {running}; a live listener cannot move (leave {field} out or send the running address)"
+    )]
+    Unchangeable {
+        /// `listen` or `admin-listen`.
+        field: &'static str,
+        /// The address the fake listens on.
+        running: SocketAddr,
+        /// The address asked for.
+        requested: SocketAddr,
+    },
+    /// A value the fake cannot use.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The setting, as in the config file (e.g. `faults[0].probability`).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl SettingsError {
+    /// The setting the error is about, when it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Unchangeable { field, .. } => Some(field),
+            Self::Invalid { field, .. } => Some(field),
+            Self::HardenedMode { .. } => Some("hardened"),
+            Self::Read { .. } | Self::Parse { .. } | Self::Body { .. } | Self::Duration { .. } => {
+                None
+            }
+        }
+    }
 }
 
 /// IMDS hardened mode (`HttpTokens` of the instance, WIRE.md §1.3).
@@ -64,6 +104,9 @@ impl std::str::FromStr for HardenedMode {
         }
     }
 }
+
+/// What `GET /settings` shows instead of the account secret.
+pub const REDACTED: &str = "<redacted>";
 
 /// The account secret shared with fake-acr; Debug never shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,6 +369,128 @@ impl Settings {
             self.instance.owner_account_id.clone()
         }
     }
+
+    /// These settings with the account secret replaced by [`REDACTED`] (for output).
+    pub fn redacted(&self) -> Self {
+        Self {
+            account_secret: AccountSecret(REDACTED.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Checks what the fake can only take at start-up or not at all: every fault rule's
+    /// probability within 0.0..=1.0, and an account secret that is not the [`REDACTED`]
+    /// placeholder (a `GET /settings` answer sent back unchanged).
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.account_secret.0 == REDACTED {
+            return Err(SettingsError::Invalid {
+                field: "account-secret".into(),
+                reason: format!(
+                    "{REDACTED:?} is the placeholder GET /settings shows; send the real secret"
+                ),
+            });
+        }
+        for (i, rule) in self.faults.iter().enumerate() {
+            if let Some(p) = rule.probability.filter(|p| !(0.0..=1.0).contains(p)) {
+                return Err(SettingsError::Invalid {
+                    field: format!("faults[{i}].probability"),
+                    reason: format!("{p} is not within 0.0..=1.0"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Settings sent to a running fake (admin `PUT /settings`), with the listener addresses the
+/// sender named (none: left out).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replacement {
+    /// The settings; listener fields left out hold their defaults until [`Listeners::accept`].
+    pub settings: Settings,
+    /// `listen`, when sent.
+    pub listen: Option<SocketAddr>,
+    /// `admin-listen`, when sent.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+impl Replacement {
+    /// Parses a JSON (or YAML) body in the config-file format; an empty body means every
+    /// default. Parser messages never echo the account secret.
+    pub fn parse(body: &[u8]) -> Result<Self, SettingsError> {
+        let text = String::from_utf8_lossy(body);
+        let bad = |reason: String| SettingsError::Body { reason };
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if value.is_null() {
+            value = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
+        }
+        let Some(map) = value.as_mapping() else {
+            return Err(bad("expected a mapping of settings (a JSON object)".into()));
+        };
+        let secret = map
+            .get("account-secret")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        let scrub = |reason: String| match &secret {
+            Some(s) => reason.replace(s.as_str(), REDACTED),
+            None => reason,
+        };
+        let has = |key: &str| map.contains_key(key);
+        let (has_listen, has_admin_listen) = (has("listen"), has("admin-listen"));
+        let settings: Settings =
+            serde_yaml::from_value(value).map_err(|e| bad(scrub(e.to_string())))?;
+        Ok(Self {
+            listen: has_listen.then_some(settings.listen),
+            admin_listen: has_admin_listen.then_some(settings.admin_listen),
+            settings,
+        })
+    }
+}
+
+/// Where a running fake listens: the addresses configured at start-up and those bound (they
+/// differ when the configured port was 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listeners {
+    /// `listen` as configured.
+    pub listen: SocketAddr,
+    /// `admin-listen` as configured.
+    pub admin_listen: SocketAddr,
+    /// The metadata listener's bound address.
+    pub bound: SocketAddr,
+    /// The admin listener's bound address.
+    pub admin_bound: SocketAddr,
+}
+
+impl Listeners {
+    /// Accepts `settings` as a replacement for a running fake's: each listener address must be
+    /// the configured or the bound one (`None`: left out, the configured one is kept). Returns
+    /// the settings with the configured addresses, validated.
+    pub fn accept(
+        &self,
+        mut settings: Settings,
+        listen: Option<SocketAddr>,
+        admin_listen: Option<SocketAddr>,
+    ) -> Result<Settings, SettingsError> {
+        let check = |field, requested: Option<SocketAddr>, configured, bound| match requested {
+            Some(r) if r != configured && r != bound => Err(SettingsError::Unchangeable {
+                field,
+                running: bound,
+                requested: r,
+            }),
+            _ => Ok(configured),
+        };
+        settings.listen = check("listen", listen, self.listen, self.bound)?;
+        settings.admin_listen = check(
+            "admin-listen",
+            admin_listen,
+            self.admin_listen,
+            self.admin_bound,
+        )?;
+        settings.validate()?;
+        Ok(settings)
+    }
 }
 
 #[cfg(test)]
@@ -377,5 +542,81 @@ mod tests {
     fn debug_redacts_the_account_secret() {
         let text = format!("{:?}", Settings::default());
         assert!(!text.contains(acs_wire::sts::DEFAULT_ACCOUNT_SECRET));
+    }
+
+    #[test]
+    fn replacement_notes_which_listeners_were_sent() {
+        let r = Replacement::parse(b"").unwrap();
+        assert_eq!(r.settings, Settings::default());
+        assert_eq!((r.listen, r.admin_listen), (None, None));
+        let r = Replacement::parse(
+            br#"{"listen": "127.0.0.1:80", "instance": {"region-id": "cn-beijing"}, "credential-lifetime": "1h"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.listen, Some("127.0.0.1:80".parse().unwrap()));
+        assert_eq!(r.admin_listen, None);
+        assert_eq!(r.settings.instance.region_id, "cn-beijing");
+        assert_eq!(r.settings.credential_lifetime, Duration::from_secs(3600));
+        // YAML is accepted too (the config-file format).
+        let r = Replacement::parse(b"role: null\nhardened: required\n").unwrap();
+        assert_eq!(
+            (r.settings.role, r.settings.hardened),
+            (None, HardenedMode::Required)
+        );
+        let err = Replacement::parse(b"[1, 2]").unwrap_err().to_string();
+        assert!(err.contains("mapping"), "{err}");
+        let err = Replacement::parse(br#"{"region": "x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("region"), "{err}");
+    }
+
+    #[test]
+    fn replacement_errors_never_echo_the_account_secret() {
+        // The secret pasted into a duration field by mistake: the parser would quote it.
+        let body = br#"{"account-secret": "s3cr3t-value", "credential-lifetime": "s3cr3t-value"}"#;
+        let err = Replacement::parse(body).unwrap_err().to_string();
+        assert!(!err.contains("s3cr3t-value"), "{err}");
+        assert!(err.contains(REDACTED), "{err}");
+    }
+
+    #[test]
+    fn a_running_fake_accepts_its_configured_or_bound_listeners_only() {
+        let listeners = Listeners {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "0.0.0.0:8101".parse().unwrap(),
+            bound: "127.0.0.1:40001".parse().unwrap(),
+            admin_bound: "0.0.0.0:8101".parse().unwrap(),
+        };
+        let s = Settings::default();
+        for listen in [None, Some("127.0.0.1:0"), Some("127.0.0.1:40001")] {
+            let accepted = listeners
+                .accept(s.clone(), listen.map(|l| l.parse().unwrap()), None)
+                .unwrap();
+            assert_eq!(accepted.listen, listeners.listen, "{listen:?}");
+            assert_eq!(accepted.admin_listen, listeners.admin_listen);
+        }
+        let err = listeners
+            .accept(s.clone(), Some("127.0.0.1:40002".parse().unwrap()), None)
+            .unwrap_err();
+        assert_eq!(err.field(), Some("listen"));
+        assert!(err.to_string().contains("127.0.0.1:40001"), "{err}");
+        let err = listeners
+            .accept(s, None, Some("127.0.0.1:8101".parse().unwrap()))
+            .unwrap_err();
+        assert_eq!(err.field(), Some("admin-listen"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut s = Settings::default();
+        assert!(s.validate().is_ok());
+        s.faults
+            .push(FaultRule::new("*", crate::faults::FaultKind::MissingCode).probability(1.5));
+        let err = s.validate().unwrap_err();
+        assert_eq!(err.field(), Some("faults[0].probability"));
+        let s = Settings::default().redacted();
+        assert_eq!(s.account_secret.0, REDACTED);
+        assert_eq!(s.validate().unwrap_err().field(), Some("account-secret"));
     }
 }

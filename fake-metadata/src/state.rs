@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac as _};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::faults::{FaultRule, InstalledFault};
@@ -18,7 +18,7 @@ use crate::settings::{HardenedMode, Settings};
 pub const MAX_TOKEN_TTL_SECONDS: i64 = 21_600;
 
 /// What a request's `X-aliyun-ecs-metadata-token` header amounted to (never the value itself).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenUse {
     /// No token header.
@@ -41,7 +41,7 @@ impl TokenUse {
 }
 
 /// One entry of the request log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// When the request arrived, by the fake's (offset) clock.
     pub time: DateTime<Utc>,
@@ -67,7 +67,7 @@ pub struct Issued {
 }
 
 /// Non-secret description of a set of credentials, for the admin API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialsSummary {
     /// The AccessKeyId (not secret).
     pub access_key_id: String,
@@ -91,7 +91,7 @@ impl From<&Issued> for CredentialsSummary {
 }
 
 /// The fake's current state as the admin API reports it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateSnapshot {
     /// Now, by the fake's clock.
     pub now: DateTime<Utc>,
@@ -119,6 +119,8 @@ pub struct StateSnapshot {
 pub struct State {
     /// Settings in force (hardened mode, role and spot time can change at run time).
     pub settings: Settings,
+    /// Settings at start-up (or as last replaced), restored by reset.
+    startup: Settings,
     clock_offset: chrono::Duration,
     serial: u64,
     current: Option<Issued>,
@@ -142,6 +144,7 @@ impl State {
             next_fault_id: 1,
             log: VecDeque::new(),
             token_key: rand::random(),
+            startup: settings.clone(),
             settings,
         };
         for rule in state.settings.faults.clone() {
@@ -321,11 +324,18 @@ impl State {
     }
 
     /// Back to the start-up state: start-up settings and faults, no offset, empty log, new
-    /// credentials on the next request (serials keep counting so nothing is ever re-issued).
-    pub fn reset(&mut self, startup: &Settings) {
+    /// credentials on the next request, new token key (serials and fault ids keep counting so
+    /// nothing is ever re-issued).
+    pub fn reset(&mut self) {
+        let startup = self.startup.clone();
+        self.replace(startup);
+    }
+
+    /// Makes `settings` the start-up settings and resets to them, as if freshly started.
+    pub fn replace(&mut self, settings: Settings) {
         let serial = self.serial;
         let next_fault_id = self.next_fault_id;
-        *self = Self::new(startup.clone());
+        *self = Self::new(settings);
         self.serial = serial;
         self.next_fault_id = next_fault_id.max(self.next_fault_id);
     }
