@@ -13,11 +13,14 @@
 //! - `admin`: faults, request log, clock offset, token lifetime, settings replacement; the admin
 //!   HTTP API.
 //! - `tls`: the generated test CA and serving certificate.
+//! - `client` (feature `client`): [`RemoteAdmin`], the admin HTTP API of a fake-acr elsewhere.
 //! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
 //! - `world` (private): the served world derived from the settings, swapped whole on replacement.
 //! - `server` (private): the listener and Host dispatch.
 
 pub mod admin;
+#[cfg(feature = "client")]
+mod client;
 pub mod hosts;
 pub mod images;
 mod openapi;
@@ -34,6 +37,8 @@ mod world;
 use std::net::SocketAddr;
 
 pub use admin::{Admin, FaultRule, LogEntry, ReplaceError};
+#[cfg(feature = "client")]
+pub use client::{RemoteAdmin, RemoteAdminError};
 pub use openapi::KNOWN_ACTIONS;
 pub use registry::service_of;
 pub use settings::Settings;
