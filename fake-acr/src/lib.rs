@@ -104,7 +104,11 @@ impl FakeAcr {
         let (ca_pem, cert_names, acceptor) = if settings.plain_http {
             (String::new(), None, None)
         } else {
-            let material = tls::generate(&host_names)?;
+            let ca = tls::ca_from(
+                settings.tls_ca_cert.as_deref(),
+                settings.tls_ca_key.as_deref(),
+            )?;
+            let material = ca.serving_material(&host_names)?;
             (
                 material.ca_pem,
                 Some(material.names),

@@ -23,9 +23,15 @@ struct Cli {
     /// Shared secret validating fake-metadata's STS credentials [default: acs-wire's DEFAULT_ACCOUNT_SECRET]
     #[arg(long, env = "FAKE_ACR_ACCOUNT_SECRET", hide_env_values = true)]
     account_secret: Option<String>,
-    /// Write the generated test CA certificate (PEM) to this file
+    /// Write the test CA certificate (PEM) clients must trust to this file
     #[arg(long, env = "FAKE_ACR_TLS_CA_OUT")]
     tls_ca_out: Option<PathBuf>,
+    /// Sign the serving certificate with this CA certificate (PEM) instead of a new CA per start
+    #[arg(long, env = "FAKE_ACR_TLS_CA_CERT", requires = "tls_ca_key")]
+    tls_ca_cert: Option<PathBuf>,
+    /// The CA's private key (PEM PKCS#8), with --tls-ca-cert
+    #[arg(long, env = "FAKE_ACR_TLS_CA_KEY", requires = "tls_ca_cert")]
+    tls_ca_key: Option<PathBuf>,
     /// Lifetime of issued registry passwords, e.g. 1h, 15m, 30s [default: 1h]
     #[arg(long, env = "FAKE_ACR_TOKEN_LIFETIME", value_parser = fake_acr::settings::parse_duration_secs)]
     token_lifetime: Option<u64>,
@@ -65,6 +71,11 @@ async fn main() -> ExitCode {
     }
     if cli.plain_http {
         settings.plain_http = true;
+    }
+    // The pair travels together: a flag pair replaces the config file's pair whole.
+    if let (Some(cert), Some(key)) = (cli.tls_ca_cert, cli.tls_ca_key) {
+        settings.tls_ca_cert = Some(cert);
+        settings.tls_ca_key = Some(key);
     }
     let running = match FakeAcr::start(settings).await {
         Ok(r) => r,

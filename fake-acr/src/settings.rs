@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,10 @@ pub struct Settings {
     pub account_secret: String,
     /// Serve plain HTTP instead of HTTPS.
     pub plain_http: bool,
+    /// CA certificate (PEM) that signs the serving certificate; `None` = a new CA at each start.
+    pub tls_ca_cert: Option<PathBuf>,
+    /// Its private key (PEM PKCS#8); given together with `tls_ca_cert`.
+    pub tls_ca_key: Option<PathBuf>,
     /// Port written into token realms; `None` = the main listener's port (omitted if 443/80).
     pub advertised_port: Option<u16>,
     /// Lifetime of issued registry passwords, in seconds (never beyond the STS expiry).
@@ -135,6 +139,8 @@ impl Default for Settings {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             account_secret: acs_wire::sts::DEFAULT_ACCOUNT_SECRET.to_owned(),
             plain_http: false,
+            tls_ca_cert: None,
+            tls_ca_key: None,
             advertised_port: None,
             token_lifetime_secs: 3600,
             bearer_lifetime_secs: 600,
@@ -185,6 +191,8 @@ impl fmt::Debug for Settings {
             .field("admin_listen", &self.admin_listen)
             .field("account_secret", &"<redacted>")
             .field("plain_http", &self.plain_http)
+            .field("tls_ca_cert", &self.tls_ca_cert)
+            .field("advertised_port", &self.advertised_port)
             .field("token_lifetime_secs", &self.token_lifetime_secs)
             .field("regions", &self.regions)
             .field("instances", &self.instances)
@@ -312,7 +320,7 @@ impl Settings {
     }
 
     /// `self` (a replacement) with the listener-bound fields (`listen`, `admin_listen`,
-    /// `plain_http`, `advertised_port`) taken from `running`. Each may be left at its default
+    /// `plain_http`, `advertised_port`, `tls_ca_cert`, `tls_ca_key`) taken from `running`. Each may be left at its default
     /// (absent from a file) or equal the running value (`listen`/`admin_listen`: as configured
     /// or as bound); any other value cannot take effect on a live listener and is a conflict.
     pub fn adopt_live_fields(
@@ -355,6 +363,16 @@ impl Settings {
                 json_text(&self.advertised_port),
             ));
         }
+        for (field, asked, had) in [
+            ("tls_ca_cert", &self.tls_ca_cert, &running.tls_ca_cert),
+            ("tls_ca_key", &self.tls_ca_key, &running.tls_ca_key),
+        ] {
+            if asked.is_some() && asked != had {
+                return Err(conflict(field, json_text(had), json_text(asked)));
+            }
+        }
+        self.tls_ca_cert = running.tls_ca_cert.clone();
+        self.tls_ca_key = running.tls_ca_key.clone();
         self.listen = running.listen;
         self.admin_listen = running.admin_listen;
         self.plain_http = running.plain_http;

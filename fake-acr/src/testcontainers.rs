@@ -14,7 +14,8 @@
 //! ```
 //!
 //! The image is this project's (`just images` builds `localhost/acr-refresher/fake-acr:dev`);
-//! [`FakeAcr::with_image`] names another build. Each start makes a new test CA, read from the
+//! [`FakeAcr::with_image`] names another build. Each start makes a new test CA (unless the config
+//! names `tls_ca_cert` and `tls_ca_key` files in the container), read from the
 //! admin API (`GET /ca.pem`). Token realms carry the container's port (8443) unless a config file
 //! sets `advertised_port`, e.g. to the published port when it is fixed with `with_mapped_port`.
 
