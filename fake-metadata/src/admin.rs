@@ -38,7 +38,8 @@ impl Admin {
 
     /// Makes `settings` the start-up settings and resets to them: faults, clock, request log,
     /// credentials and tokens all as after a fresh start. The listener addresses must be the
-    /// running ones (configured or bound): a live listener cannot move.
+    /// running ones (configured or bound): a live listener cannot move. An account secret of
+    /// `<redacted>` (as `GET /settings` shows it) keeps the running secret.
     pub fn replace_settings(&self, settings: Settings) -> Result<(), SettingsError> {
         let (listen, admin_listen) = (settings.listen, settings.admin_listen);
         self.apply(Replacement {
@@ -49,11 +50,13 @@ impl Admin {
     }
 
     fn apply(&self, replacement: Replacement) -> Result<(), SettingsError> {
-        let settings = self.listeners.accept(
+        let mut settings = self.listeners.accept(
             replacement.settings,
             replacement.listen,
             replacement.admin_listen,
         )?;
+        let mut state = self.shared.lock();
+        settings.restore_redacted(&state.settings);
         tracing::info!(
             region = %settings.instance.region_id,
             role = settings.role.as_deref().unwrap_or("<none>"),
@@ -61,7 +64,7 @@ impl Admin {
             faults = settings.faults.len(),
             "settings replaced; state reset to them"
         );
-        self.shared.lock().replace(settings);
+        state.replace(settings);
         Ok(())
     }
 

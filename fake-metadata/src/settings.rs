@@ -370,6 +370,14 @@ impl Settings {
         }
     }
 
+    /// Puts `running`'s account secret back when these settings (a replacement, often a
+    /// `GET /settings` answer edited) carry the [`REDACTED`] placeholder.
+    pub fn restore_redacted(&mut self, running: &Settings) {
+        if self.account_secret.0 == REDACTED {
+            self.account_secret = running.account_secret.clone();
+        }
+    }
+
     /// These settings with the account secret replaced by [`REDACTED`] (for output).
     pub fn redacted(&self) -> Self {
         Self {
@@ -378,18 +386,8 @@ impl Settings {
         }
     }
 
-    /// Checks what the fake can only take at start-up or not at all: every fault rule's
-    /// probability within 0.0..=1.0, and an account secret that is not the [`REDACTED`]
-    /// placeholder (a `GET /settings` answer sent back unchanged).
+    /// Checks what the fake cannot use: every fault rule's probability within 0.0..=1.0.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.account_secret.0 == REDACTED {
-            return Err(SettingsError::Invalid {
-                field: "account-secret".into(),
-                reason: format!(
-                    "{REDACTED:?} is the placeholder GET /settings shows; send the real secret"
-                ),
-            });
-        }
         for (i, rule) in self.faults.iter().enumerate() {
             if let Some(p) = rule.probability.filter(|p| !(0.0..=1.0).contains(p)) {
                 return Err(SettingsError::Invalid {
@@ -615,8 +613,23 @@ mod tests {
             .push(FaultRule::new("*", crate::faults::FaultKind::MissingCode).probability(1.5));
         let err = s.validate().unwrap_err();
         assert_eq!(err.field(), Some("faults[0].probability"));
-        let s = Settings::default().redacted();
-        assert_eq!(s.account_secret.0, REDACTED);
-        assert_eq!(s.validate().unwrap_err().field(), Some("account-secret"));
+    }
+
+    #[test]
+    fn the_placeholder_keeps_the_running_secret() {
+        let running = Settings {
+            account_secret: AccountSecret("running-secret".into()),
+            ..Settings::default()
+        };
+        let mut sent = running.redacted();
+        assert_eq!(sent.account_secret.0, REDACTED);
+        sent.restore_redacted(&running);
+        assert_eq!(sent.account_secret.0, "running-secret");
+        let mut new = Settings {
+            account_secret: AccountSecret("new-secret".into()),
+            ..Settings::default()
+        };
+        new.restore_redacted(&running);
+        assert_eq!(new.account_secret.0, "new-secret");
     }
 }

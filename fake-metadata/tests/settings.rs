@@ -179,13 +179,6 @@ async fn put_settings_refuses_moving_listeners_and_bad_values_and_changes_nothin
     );
 
     let mut body = scenario();
-    body["account-secret"] = REDACTED.into();
-    assert_eq!(
-        put_settings(&fake, &body).await.1["field"],
-        "account-secret"
-    );
-
-    let mut body = scenario();
     body["region"] = "cn-beijing".into();
     let (status, error) = put_settings(&fake, &body).await;
     assert_eq!(status, 400);
@@ -235,11 +228,17 @@ async fn get_settings_shows_the_settings_in_force_without_the_secret() {
     );
     assert_eq!(settings["credential-lifetime"], "1h");
     assert_eq!(settings["instance"]["region-id"], "cn-beijing");
-    // The answer reads back as settings: send it with the secret and nothing changes.
-    let mut back = settings.clone();
-    back["account-secret"] = SCENARIO_SECRET.into();
-    assert_eq!(put_settings(&fake, &back).await.0, 200);
+    // The answer reads back as settings: sent back as is (placeholder included), the running
+    // secret is kept and nothing changes.
+    assert_eq!(put_settings(&fake, &settings).await.0, 200);
     assert_eq!(get_settings(&fake).await, settings);
+    let (status, body) = get(&fake, CREDS, None).await;
+    assert_eq!(status, 401, "hardened mode still required: {body}");
+    fake.admin().set_role(Some("ScenarioRole".into()));
+    fake.admin().set_hardened(HardenedMode::Optional);
+    let (_, body) = get(&fake, &format!("{CREDS}ScenarioRole"), None).await;
+    let doc = EcsRamRoleCredentials::parse(&body).unwrap();
+    assert!(sts::validate(SCENARIO_SECRET, &doc.access_key_id, &doc.security_token).is_ok());
 }
 
 #[tokio::test]
