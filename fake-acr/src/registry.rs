@@ -375,7 +375,15 @@ pub(crate) fn handle(app: &App, req: &Req, target: &Target, action: String) -> O
         );
     };
     let (digest, media_type, bytes) = if is_manifest {
-        match image.manifest(reference) {
+        // Clients send several Accept headers or one comma-separated list; take them all.
+        let accept: Vec<&str> = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("accept"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let accept = (!accept.is_empty()).then(|| accept.join(","));
+        match image.negotiate(reference, accept.as_deref()) {
             Some((d, mt, b)) => (d, mt.to_owned(), b.to_vec()),
             None => {
                 return done(

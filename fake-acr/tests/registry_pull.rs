@@ -10,6 +10,11 @@ use oci_client::{Client, Reference};
 use support::*;
 
 async fn oci_client(w: &World) -> (Client, tokio::task::JoinHandle<()>) {
+    oci_client_for(w, ClientConfig::default()).await
+}
+
+/// `base` (e.g. with a platform resolver) pointed at the fake through a CONNECT proxy.
+async fn oci_client_for(w: &World, base: ClientConfig) -> (Client, tokio::task::JoinHandle<()>) {
     let (proxy, task) = connect_proxy(w.fake.addr(), w.fake.hosts()).await;
     let config = ClientConfig {
         protocol: ClientProtocol::Https,
@@ -18,9 +23,18 @@ async fn oci_client(w: &World) -> (Client, tokio::task::JoinHandle<()>) {
             data: w.fake.ca_pem().as_bytes().to_vec(),
         }],
         https_proxy: Some(format!("http://{proxy}")),
-        ..Default::default()
+        ..base
     };
     (Client::new(config), task)
+}
+
+/// This machine's architecture as OCI names it (what oci-client's default resolver picks).
+fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
 }
 
 fn settings() -> Settings {
@@ -75,9 +89,10 @@ async fn ee_pull_with_temporary_credentials_and_refusal_for_another_instance() {
     .expect("pull succeeds");
     assert_eq!(image.layers.len(), 1);
     let expected = fake_acr::images::Image::demo("cri-hzdemo0000000001/team/private-app");
+    // `latest` is an index; oci-client resolves it to this machine's platform.
     assert_eq!(
         image.digest.as_deref(),
-        Some(expected.tags["latest"].as_str())
+        expected.platform_manifest("linux", host_architecture())
     );
     assert_eq!(
         fake_acr::images::digest(&image.layers[0].data),
@@ -234,11 +249,14 @@ async fn expired_password_and_missing_pull_permission_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Accept lists the OCI manifest type only: the linux/amd64 manifest instead of the index.
     assert_eq!(
         r.headers()["docker-content-digest"],
-        fake_acr::images::Image::demo("cri-hzdemo0000000001/team/private-app").tags["latest"]
-            .as_str()
+        fake_acr::images::Image::demo("cri-hzdemo0000000001/team/private-app")
+            .platform_manifest("linux", "amd64")
+            .unwrap()
     );
+    assert_eq!(r.headers()["content-type"], fake_acr::images::OCI_MANIFEST);
     w.fake.admin().set_clock_offset_secs((exp / 1000 - now) + 1);
     let r = w
         .http
@@ -326,4 +344,144 @@ async fn token_endpoint_get_and_containerd_post() {
     let (u2, p2, _) = personal_token(&w, "cn-beijing", &static_credentials()).await;
     let r = w.http.get(format!("{base}/auth?service=registry.aliyuncs.com%3Acn-hangzhou%3A26842&scope=repository%3Ademo%2Fprivate-app%3Apull")).basic_auth(&u2, Some(&p2)).send().await.unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// `cmd args` with `input` on stdin; its stdout.
+fn run_with_stdin(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(cmd)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd} runs: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{cmd} {args:?}: {}", out.status);
+    out.stdout
+}
+
+#[tokio::test]
+async fn latest_is_a_two_platform_index_whose_layer_unpacks_to_its_diff_id() {
+    use fake_acr::images::{self, OCI_INDEX, OCI_MANIFEST};
+    let w = start(settings()).await;
+    let demo = images::Image::demo("demo/public-app");
+    let base = w.fake.endpoint_for("registry.cn-beijing.aliyuncs.com");
+    let accept = format!("{OCI_INDEX}, {OCI_MANIFEST}");
+    // The index by tag, GET and HEAD, and each platform manifest by digest.
+    let r = w
+        .http
+        .get(format!("{base}/v2/demo/public-app/manifests/latest"))
+        .header("accept", &accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], OCI_INDEX);
+    let index_digest = r.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(index_digest, demo.tags["latest"]);
+    let body = r.bytes().await.unwrap();
+    assert_eq!(images::digest(&body), index_digest);
+    let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let r = w
+        .http
+        .head(format!("{base}/v2/demo/public-app/manifests/v1"))
+        .header("accept", &accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], OCI_INDEX);
+    assert_eq!(r.headers()["docker-content-digest"], index_digest.as_str());
+    assert_eq!(
+        r.headers()["content-length"],
+        body.len().to_string().as_str()
+    );
+    let mut archs = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let d = entry["digest"].as_str().unwrap();
+        for method in [reqwest::Method::HEAD, reqwest::Method::GET] {
+            let r = w
+                .http
+                .request(
+                    method.clone(),
+                    format!("{base}/v2/demo/public-app/manifests/{d}"),
+                )
+                .header("accept", &accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{method} {d}");
+            assert_eq!(r.headers()["content-type"], OCI_MANIFEST);
+            assert_eq!(r.headers()["docker-content-digest"], d);
+        }
+        archs.push(
+            entry["platform"]["architecture"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(archs, ["amd64", "arm64"]);
+
+    // oci-client on an arm64 node takes the arm64 entry.
+    let arm64 = ClientConfig {
+        platform_resolver: Some(Box::new(
+            |entries: &[oci_client::manifest::ImageIndexEntry]| {
+                entries
+                    .iter()
+                    .find(|e| {
+                        e.platform
+                            .as_ref()
+                            .is_some_and(|p| p.architecture.to_string() == "arm64")
+                    })
+                    .map(|e| e.digest.clone())
+            },
+        )),
+        ..ClientConfig::default()
+    };
+    let (client, _p) = oci_client_for(&w, arm64).await;
+    let image = pull(
+        &client,
+        "registry.cn-beijing.aliyuncs.com/demo/public-app:latest",
+        &RegistryAuth::Anonymous,
+    )
+    .await
+    .expect("arm64 pull");
+    let config: serde_json::Value = serde_json::from_slice(&image.config.data).unwrap();
+    assert_eq!(config["architecture"], "arm64");
+    assert_eq!(
+        image.digest.as_deref(),
+        demo.platform_manifest("linux", "arm64")
+    );
+
+    // The default client (this machine's platform); containerd checks what follows on unpack.
+    let (client, _p) = oci_client(&w).await;
+    let image = pull(
+        &client,
+        "registry.cn-beijing.aliyuncs.com/demo/public-app:latest",
+        &RegistryAuth::Anonymous,
+    )
+    .await
+    .expect("pull for this platform");
+    let config: serde_json::Value = serde_json::from_slice(&image.config.data).unwrap();
+    assert_eq!(config["architecture"], host_architecture());
+    let layer = &image.layers[0].data;
+    let tar = run_with_stdin("gzip", &["-dc"], layer);
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0].as_str().unwrap(),
+        images::digest(&tar),
+        "diff_id = sha256 of the uncompressed tar"
+    );
+    let listing = run_with_stdin("tar", &["-tvf", "-"], &tar);
+    let listing = String::from_utf8_lossy(&listing);
+    assert!(listing.contains("hello.txt"), "{listing}");
+    let content = run_with_stdin("tar", &["-xOf", "-", "hello.txt"], &tar);
+    assert_eq!(content, b"hello from demo/public-app\n");
 }
