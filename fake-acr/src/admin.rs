@@ -79,6 +79,13 @@ pub struct LogEntry {
     pub result: String,
     /// HTTP status (0 for a dropped connection).
     pub status: u16,
+    /// The Enterprise Edition instance the request concerns, when known: an OpenAPI call's
+    /// `InstanceId`, an instance registry host, an EE token service `service`.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// The AccessKeyId that signed an OpenAPI call (an id, never a secret or token).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
 }
 
 /// What a running fake keeps for its whole life: the TLS certificate and the listeners.
@@ -589,6 +596,13 @@ mod tests {
     }
 
     #[test]
+    fn log_entries_without_the_newer_fields_still_parse() {
+        let old = r#"{"time":"t","host":"h","region":null,"action":"a","principal":null,"result":"Success","status":200}"#;
+        let e: LogEntry = serde_json::from_str(old).unwrap();
+        assert_eq!((e.instance_id, e.access_key_id), (None, None));
+    }
+
+    #[test]
     fn nonces_are_single_use_and_reset_clears_state() {
         let a = test_admin();
         let exp = a.now().timestamp() + 100;
@@ -618,6 +632,8 @@ mod tests {
                 principal: None,
                 result: "Success".into(),
                 status: 200,
+                instance_id: None,
+                access_key_id: None,
             },
             0,
         );
@@ -648,6 +664,8 @@ mod tests {
             principal: None,
             result: "Success".into(),
             status: 200,
+            instance_id: None,
+            access_key_id: None,
         };
         a.record(entry.clone(), 0);
         assert!(a.log().is_empty());

@@ -43,6 +43,28 @@ pub(crate) fn action_name(req: &Req) -> String {
     "Unknown".into()
 }
 
+/// What the log says about an OpenAPI request before any check: (InstanceId, AccessKeyId),
+/// each when the request names one.
+pub(crate) fn log_facts(req: &Req) -> (Option<String>, Option<String>) {
+    let incoming = IncomingRequest {
+        method: &req.method,
+        path: &req.path,
+        raw_query: &req.raw_query,
+        headers: &req.headers,
+        body: &req.body,
+    };
+    match SignedRequest::parse(&incoming) {
+        Ok(signed) => (
+            signed
+                .param("InstanceId")
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+            Some(signed.access_key_id.clone()).filter(|v| !v.is_empty()),
+        ),
+        Err(_) => (None, None),
+    }
+}
+
 fn is_personal(req: &Req) -> bool {
     req.path == "/tokens"
 }

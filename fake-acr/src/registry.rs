@@ -58,6 +58,26 @@ fn target_of_service(app: &App, service: &str) -> Option<Target> {
         })
 }
 
+/// The EE instance a registry or token-service request concerns, when it names a known one.
+pub(crate) fn instance_of(app: &App, req: &Req, target: &Target) -> Option<String> {
+    match target {
+        Target::InstanceRegistry { instance_id, .. } => Some(instance_id.clone()),
+        Target::TokenService { .. } => {
+            let params = if req.method == "POST" {
+                acs_wire::sign::encode::parse_query(&String::from_utf8_lossy(&req.body))
+            } else {
+                acs_wire::sign::encode::parse_query(&req.raw_query)
+            };
+            let (_, service) = params.iter().find(|(k, _)| k == "service")?;
+            match target_of_service(app, service)? {
+                Target::InstanceRegistry { instance_id, .. } => Some(instance_id),
+                _ => None,
+            }
+        }
+        Target::PersonalRegistry { .. } | Target::OpenApi { .. } => None,
+    }
+}
+
 fn image_key(target: &Target) -> String {
     match target {
         Target::InstanceRegistry { instance_id, .. } => format!("instance:{instance_id}"),

@@ -173,6 +173,16 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
         Target::OpenApi { .. } => crate::openapi::action_name(&req),
         _ => crate::registry::action_name(&req, &target),
     };
+    let (instance_id, access_key_id) = match &target {
+        Target::OpenApi { .. } => crate::openapi::log_facts(&req),
+        _ => (crate::registry::instance_of(&app, &req, &target), None),
+    };
+    let seen = Seen {
+        host: &host,
+        region: &region,
+        instance_id,
+        access_key_id,
+    };
     if let Some((latency, effect)) = app
         .admin
         .match_fault(&action, Some(&region), &host, &req.path)
@@ -184,7 +194,7 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
             let is_openapi = matches!(target, Target::OpenApi { .. });
             let (response, result, status) = match effect {
                 FaultEffect::Drop => {
-                    app.record(log_entry(&app, &host, &region, &action, None, "Dropped", 0));
+                    app.record(seen.entry(&app, &action, None, "Dropped", 0));
                     return Err(Dropped);
                 }
                 FaultEffect::Throttle if is_openapi => {
@@ -224,9 +234,7 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
                     (r, code, status)
                 }
             };
-            app.record(log_entry(
-                &app, &host, &region, &action, None, &result, status,
-            ));
+            app.record(seen.entry(&app, &action, None, &result, status));
             return Ok(response);
         }
     }
@@ -235,10 +243,8 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
         _ => crate::registry::handle(&app, &req, &target, action),
     };
     let status = outcome.response.status().as_u16();
-    app.record(log_entry(
+    app.record(seen.entry(
         &app,
-        &host,
-        &region,
         &outcome.action,
         outcome.principal.clone(),
         &outcome.result,
@@ -247,22 +253,33 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
     Ok(outcome.response)
 }
 
-fn log_entry(
-    app: &App,
-    host: &str,
-    region: &str,
-    action: &str,
-    principal: Option<String>,
-    result: &str,
-    status: u16,
-) -> LogEntry {
-    LogEntry {
-        time: app.admin.now().to_rfc3339(),
-        host: host.to_owned(),
-        region: Some(region.to_owned()),
-        action: action.to_owned(),
-        principal,
-        result: result.to_owned(),
-        status,
+/// What the log knows of a request before it is answered.
+struct Seen<'a> {
+    host: &'a str,
+    region: &'a str,
+    instance_id: Option<String>,
+    access_key_id: Option<String>,
+}
+
+impl Seen<'_> {
+    fn entry(
+        &self,
+        app: &App,
+        action: &str,
+        principal: Option<String>,
+        result: &str,
+        status: u16,
+    ) -> LogEntry {
+        LogEntry {
+            time: app.admin.now().to_rfc3339(),
+            host: self.host.to_owned(),
+            region: Some(self.region.to_owned()),
+            action: action.to_owned(),
+            principal,
+            result: result.to_owned(),
+            status,
+            instance_id: self.instance_id.clone(),
+            access_key_id: self.access_key_id.clone(),
+        }
     }
 }

@@ -743,3 +743,132 @@ async fn plain_http_mode_and_fault_probability_and_latency() {
     );
     assert_eq!(admin.count("Registry.Ping"), 6);
 }
+
+#[tokio::test]
+async fn log_entries_name_the_instance_and_the_signing_access_key() {
+    let w = start(Settings::default()).await;
+    let admin = w.fake.admin();
+    let creds = sts_credentials("acr-node", now_s(&w), 3600);
+    ee_token(&w, "cn-hangzhou", "cri-hzdemo0000000001", &creds).await;
+    let e = admin.log().pop().unwrap();
+    assert_eq!(e.instance_id.as_deref(), Some("cri-hzdemo0000000001"));
+    assert_eq!(
+        e.access_key_id.as_deref(),
+        Some(creds.access_key_id.as_str())
+    );
+    let json = serde_json::to_string(&e).unwrap();
+    assert!(!json.contains(&creds.access_key_secret), "{json}");
+    assert!(
+        !json.contains(creds.security_token.as_deref().unwrap()),
+        "{json}"
+    );
+    // ListInstance concerns no instance; a refused call still names its key.
+    let mut wrong = static_credentials();
+    wrong.access_key_secret = "wrong".into();
+    let r = send(
+        &w,
+        &v3_request(
+            &w,
+            "cn-hangzhou",
+            "ListInstance",
+            &[],
+            &wrong,
+            admin.now(),
+            &nonce(),
+        ),
+    )
+    .await;
+    assert_eq!(r.code(), "SignatureDoesNotMatch");
+    let e = admin.log().pop().unwrap();
+    assert_eq!(e.instance_id, None);
+    assert_eq!(
+        e.access_key_id.as_deref(),
+        Some(fake_acr::settings::DEFAULT_STATIC_ACCESS_KEY_ID)
+    );
+    // Fault answers are logged with the same facts.
+    admin.add_fault(FaultRule {
+        action: Some("GetAuthorizationToken".into()),
+        throttle: true,
+        count: Some(1),
+        ..Default::default()
+    });
+    let r = send(
+        &w,
+        &rpc_request(
+            &w,
+            "cn-beijing",
+            "GetAuthorizationToken",
+            &[("InstanceId", "cri-bjdemo0000000001")],
+            &static_credentials(),
+            admin.now(),
+            &nonce(),
+        ),
+    )
+    .await;
+    assert_eq!(r.code(), "Throttling.User");
+    let e = admin.log().pop().unwrap();
+    assert_eq!(
+        (e.instance_id.as_deref(), e.access_key_id.as_deref()),
+        (
+            Some("cri-bjdemo0000000001"),
+            Some(fake_acr::settings::DEFAULT_STATIC_ACCESS_KEY_ID)
+        )
+    );
+    // Registry side: the instance host and the EE token service name the instance.
+    let (user, password, _) = ee_token(
+        &w,
+        "cn-hangzhou",
+        "cri-hzdemo0000000001",
+        &static_credentials(),
+    )
+    .await;
+    admin.clear_log();
+    let token_url = format!(
+        "{}/auth?service=registry.aliyuncs.com%3Acn-hangzhou%3Acri-hzdemo0000000001&scope=repository%3Ateam%2Fprivate-app%3Apull",
+        w.fake.endpoint_for("dockerauth.cn-hangzhou.aliyuncs.com")
+    );
+    let r = w
+        .http
+        .get(token_url)
+        .basic_auth(&user, Some(&password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = w
+        .http
+        .get(format!(
+            "{}/v2/team/private-app/manifests/docker",
+            w.fake
+                .endpoint_for("demo-hz-registry.cn-hangzhou.cr.aliyuncs.com")
+        ))
+        .basic_auth(&user, Some(&password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = w
+        .http
+        .get(format!(
+            "{}/v2/",
+            w.fake.endpoint_for("registry.cn-hangzhou.aliyuncs.com")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let facts: Vec<(String, Option<String>, Option<String>)> = admin
+        .log()
+        .into_iter()
+        .map(|e| (e.action, e.instance_id, e.access_key_id))
+        .collect();
+    let hz = Some("cri-hzdemo0000000001".to_owned());
+    assert_eq!(
+        facts,
+        [
+            ("Registry.Token".to_owned(), hz.clone(), None),
+            ("Registry.GetManifest".to_owned(), hz, None),
+            ("Registry.Ping".to_owned(), None, None),
+        ]
+    );
+}
