@@ -18,7 +18,8 @@ use crate::hosts;
 use crate::settings::{BoundAddrs, LiveFieldConflict, Settings, SettingsError};
 use crate::world::World;
 
-/// A fault: when a request matches every given selector, apply the effect.
+/// A fault: when a request matches every given selector, apply the effect (after
+/// `latency_ms`; the first of `drop`, `throttle`, `malformed`, `status` that is set).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultRule {
@@ -40,6 +41,9 @@ pub struct FaultRule {
     pub drop: bool,
     /// Answer `Throttling.User` (OpenAPI, 400) or `TOOMANYREQUESTS` (registry, 429).
     pub throttle: bool,
+    /// Answer HTTP 200 with a body that is not valid JSON (a truncated object), to judge a
+    /// client's parse-error handling.
+    pub malformed: bool,
     /// Apply to this many matching requests only, then retire.
     pub count: Option<u32>,
     /// Apply with this probability (0..=1) per matching request.
@@ -53,6 +57,8 @@ pub enum FaultEffect {
     Drop,
     /// Throttle.
     Throttle,
+    /// HTTP 200 with a truncated JSON body.
+    Malformed,
     /// Answer `status` with `code`.
     Error {
         /// HTTP status.
@@ -356,6 +362,8 @@ impl Admin {
             Some(FaultEffect::Drop)
         } else if rule.throttle {
             Some(FaultEffect::Throttle)
+        } else if rule.malformed {
+            Some(FaultEffect::Malformed)
         } else {
             rule.status.map(|status| FaultEffect::Error {
                 status,

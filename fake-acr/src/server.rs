@@ -214,6 +214,11 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
                     );
                     (r, "TOOMANYREQUESTS".to_owned(), 429)
                 }
+                FaultEffect::Malformed => {
+                    let (body, content_type) = malformed_body(&action, is_openapi);
+                    let r = json_response(StatusCode::OK, body.to_owned(), content_type);
+                    (r, "Malformed".to_owned(), 200)
+                }
                 FaultEffect::Error { status, code } => {
                     let st =
                         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -251,6 +256,27 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
         status,
     ));
     Ok(outcome.response)
+}
+
+/// The `malformed` fault's body: the start of what the action answers, cut off mid-object so
+/// no JSON parser accepts it.
+fn malformed_body(action: &str, is_openapi: bool) -> (&'static str, &'static str) {
+    if is_openapi {
+        (
+            r#"{"RequestId":"00000000-0000-0000-0000-000000000000","Code":"success","IsSuccess":true,"AuthorizationToken":"eyJpbnN0YW5jZUlkIjoi"#,
+            "application/json;charset=utf-8",
+        )
+    } else if action == "Registry.Token" {
+        (
+            r#"{"token":"eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.","expires_in":"#,
+            "application/json",
+        )
+    } else {
+        (
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"#,
+            "application/json",
+        )
+    }
 }
 
 /// What the log knows of a request before it is answered.

@@ -872,3 +872,59 @@ async fn log_entries_name_the_instance_and_the_signing_access_key() {
         ]
     );
 }
+
+#[tokio::test]
+async fn malformed_fault_answers_200_with_a_body_no_json_parser_accepts() {
+    let w = start(Settings::default()).await;
+    let admin = w.fake.admin();
+    admin.add_fault(FaultRule {
+        action: Some("GetAuthorizationToken".into()),
+        malformed: true,
+        count: Some(1),
+        ..Default::default()
+    });
+    let request = || {
+        v3_request(
+            &w,
+            "cn-hangzhou",
+            "GetAuthorizationToken",
+            &[("InstanceId", "cri-hzdemo0000000001")],
+            &static_credentials(),
+            admin.now(),
+            &nonce(),
+        )
+    };
+    let r = send(&w, &request()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("application/json"));
+    let text = r.body.as_str().expect("the body did not parse as JSON");
+    assert!(text.starts_with('{'), "{text}");
+    assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
+    let e = admin.log().pop().unwrap();
+    assert_eq!((e.result.as_str(), e.status), ("Malformed", 200));
+    // count 1: the next call is answered properly.
+    let r = send(&w, &request()).await;
+    assert_eq!((r.status, r.body["Code"].as_str()), (200, Some("success")));
+
+    // The token service too.
+    admin.add_fault(FaultRule {
+        action: Some("Registry.Token".into()),
+        malformed: true,
+        ..Default::default()
+    });
+    let r = w
+        .http
+        .get(format!(
+            "{}/auth?service=registry.aliyuncs.com%3Acn-hangzhou%3A26842",
+            w.fake.endpoint_for("dockerauth.cn-hangzhou.aliyuncs.com")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text).is_err(),
+        "{text}"
+    );
+}
