@@ -14,8 +14,10 @@
 #
 # Steps: build the images (images.sh) → create the cluster (cluster.yaml) → `kind load` the images →
 # deploy the fakes (manifests/) → point CoreDNS and the node at them → install fake-acr's test CA for
-# containerd and as ConfigMap kube-system/acr-test-ca → deploy the implementation → run the suite in
-# mode `existing` with the fakes' NodePorts on 127.0.0.1.
+# containerd and as ConfigMap kube-system/acr-test-ca → deploy the implementation → run the suite
+# against it: adapter `deployment` (the suite scales the implementation's Deployment up for each
+# scenario and to 0 between them), the fakes in the cluster driven through their admin NodePorts on
+# 127.0.0.1, and every verdict confirmed by the node's kubelet really pulling (`--probe kubelet`).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,6 +45,8 @@ die() { echo "e2e-kind: error: $*" >&2; exit 1; }
 # The fakes as manifests/ and cluster.yaml publish them.
 acr_ip=198.18.0.10
 acr_admin=http://127.0.0.1:30444
+metadata_admin=http://127.0.0.1:30081
+acr_nodeport=127.0.0.1:30443
 
 for tool in kind kubectl curl; do
   command -v "$tool" >/dev/null || die "$tool is not installed (kind mode needs kind, kubectl and curl)"
@@ -163,7 +167,9 @@ while IFS=/ read -r ns deploy; do
   sep=""
   for c in $containers; do
     patch+="$sep{\"name\":\"$c\",\"env\":[{\"name\":\"SSL_CERT_FILE\",\"value\":\"/etc/acr-test-ca/ca.crt\"},"
-    patch+="{\"name\":\"ACR_REFRESHER_CA_FILE\",\"value\":\"/etc/acr-test-ca/ca.crt\"}],"
+    patch+="{\"name\":\"ACR_REFRESHER_CA_FILE\",\"value\":\"/etc/acr-test-ca/ca.crt\"},"
+    # The suite's time scale: token lifetimes of seconds, so renewals may be seconds apart.
+    patch+="{\"name\":\"ACR_REFRESHER_MIN_RENEWAL_INTERVAL\",\"value\":\"2s\"}],"
     patch+="\"volumeMounts\":[{\"name\":\"acr-test-ca\",\"mountPath\":\"/etc/acr-test-ca\",\"readOnly\":true}]}"
     sep=","
   done
@@ -176,12 +182,23 @@ while IFS=/ read -r ns deploy; do
   kubectl -n "$ns" rollout status deployment "$deploy" --timeout 180s
 done <<<"$deployments"
 
-say "fakes from the host: metadata http://127.0.0.1:30080 (admin :30081), fake-acr 127.0.0.1:30443 (admin :30444), CA $work/ca.crt"
-say "running the suite (mode existing) against $kubeconfig"
-# The suite judges by what Pods created afterwards can pull; on kind the kubelet really pulls from
-# fake-acr in the cluster. SUITE-ARGS choose scenarios and the adapter (see `acr-conformance run --help`).
+# The suite judges the first Deployment of the manifest (an add-on has one controller Deployment).
+target="$(head -n 1 <<<"$deployments")"
+[ "$(wc -l <<<"$deployments")" -eq 1 ] || say "the manifest has several Deployments; judging $target"
+say "fakes from the host: metadata admin $metadata_admin, fake-acr $acr_nodeport (admin $acr_admin), CA $work/ca.crt"
+say "running the suite against Deployment $target in $kubeconfig"
+# Each scenario resets the fakes through their admin APIs (fresh account secret, its own lifetimes
+# and faults), scales the Deployment up and judges by what Pods created afterwards can pull: the
+# suite's own OCI pull through the NodePort, confirmed by the node's kubelet pulling in a real Pod.
+# SUITE-ARGS come last, so they can narrow the scenarios (--scenarios NS,TR1) or override a default.
 cd "$root"
 cargo run --release -p acr-conformance -- run \
   --kubeconfig "$kubeconfig" \
+  --implementation deployment \
+  --deployment "$target" \
+  --metadata-admin "$metadata_admin" \
+  --acr-admin "$acr_admin" \
+  --acr-address "$acr_nodeport" \
+  --probe kubelet \
   --report-dir "$work/report" \
   "${suite_args[@]}"

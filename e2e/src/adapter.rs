@@ -2,6 +2,8 @@
 //!
 //! - `process`: a long-running controller started with a kubeconfig (the reference refresher is
 //!   the default); it is judged through the cluster (Secrets, ServiceAccounts, Events).
+//! - `deployment`: a controller already deployed in the cluster, judged the same way; the suite
+//!   only scales its Deployment (see [`crate::deployment`]).
 //! - `docker-credential-helper`: `<helper> get`, server URL on stdin, `{"Username","Secret"}` out.
 //! - `kubelet-credential-provider`: `CredentialProviderRequest` JSON on stdin,
 //!   `CredentialProviderResponse` out, cached as kubelet caches it (`cacheKeyType`, `cacheDuration`).
@@ -29,6 +31,9 @@ use crate::pull_secret::Credential;
 pub enum AdapterKind {
     /// A controller process that writes Secrets and patches ServiceAccounts.
     Process,
+    /// A controller already deployed in the cluster (`--deployment NAMESPACE/NAME`): the suite
+    /// scales it up for each scenario and down between them.
+    Deployment,
     /// A docker credential helper (`get` protocol).
     DockerCredentialHelper,
     /// A kubelet CredentialProvider exec plugin.
@@ -39,7 +44,7 @@ impl AdapterKind {
     /// The highest catalogue level this kind of implementation can be judged at.
     pub fn level(self) -> Level {
         match self {
-            AdapterKind::Process => Level::Cluster,
+            AdapterKind::Process | AdapterKind::Deployment => Level::Cluster,
             AdapterKind::DockerCredentialHelper | AdapterKind::KubeletCredentialProvider => {
                 Level::Source
             }
@@ -50,6 +55,7 @@ impl AdapterKind {
     pub fn name(self) -> &'static str {
         match self {
             AdapterKind::Process => "process",
+            AdapterKind::Deployment => "deployment",
             AdapterKind::DockerCredentialHelper => "docker-credential-helper",
             AdapterKind::KubeletCredentialProvider => "kubelet-credential-provider",
         }

@@ -1,17 +1,25 @@
-//! The mock clouds of one scenario: fake-metadata and fake-acr in-process, the CA bundle that
-//! trusts fake-acr, and the host-override proxy (override mode).
+//! The mock clouds of one scenario: fake-metadata and fake-acr, the CA bundle that trusts
+//! fake-acr, and the host-override proxy (override mode).
 //!
-//! Each scenario gets fresh fakes with its own account secret: credentials an implementation
-//! wrote in an earlier scenario are worthless here, so nothing carries over by accident.
+//! Two sources of fakes:
+//! - **in-process** (default): each scenario starts fresh fakes in the suite's process;
+//! - **external**: fakes already running elsewhere (a kind cluster's Deployments, containers,
+//!   other processes), driven only through their admin HTTP APIs: each scenario replaces their
+//!   whole settings (`PUT /settings`), which empties their request logs and faults, so they
+//!   behave as if freshly started.
+//!
+//! Either way each scenario gets its own account secret: credentials an implementation wrote in
+//! an earlier scenario are worthless, so nothing carries over by accident.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::host_proxy::{HostProxy, HostProxyError, HostRoutes};
 use crate::probe::RegistryAccess;
 
-/// Errors starting the clouds.
+/// Errors starting or driving the clouds.
 #[derive(Debug, thiserror::Error)]
 pub enum CloudsError {
     /// fake-metadata did not start.
@@ -20,6 +28,14 @@ pub enum CloudsError {
     /// fake-acr did not start.
     #[error("fake-acr: {0}")]
     Acr(#[from] fake_acr::Error),
+    /// An external fake's admin API refused or failed.
+    #[error("{fake} admin API: {reason}")]
+    Remote {
+        /// `fake-metadata` or `fake-acr`.
+        fake: &'static str,
+        /// What failed (URL and status; never a secret).
+        reason: String,
+    },
     /// The proxy did not start.
     #[error(transparent)]
     Proxy(#[from] HostProxyError),
@@ -31,6 +47,55 @@ pub enum CloudsError {
         /// I/O error.
         source: std::io::Error,
     },
+}
+
+fn remote_acr(e: fake_acr::RemoteAdminError) -> CloudsError {
+    CloudsError::Remote {
+        fake: "fake-acr",
+        reason: e.to_string(),
+    }
+}
+
+fn remote_metadata(e: fake_metadata::RemoteAdminError) -> CloudsError {
+    CloudsError::Remote {
+        fake: "fake-metadata",
+        reason: e.to_string(),
+    }
+}
+
+/// Fakes the suite does not start: where their admin APIs and services are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalFakes {
+    /// fake-metadata's admin API, e.g. `http://127.0.0.1:30081`.
+    pub metadata_admin: String,
+    /// fake-acr's admin API, e.g. `http://127.0.0.1:30444`.
+    pub acr_admin: String,
+    /// Where the suite reaches fake-acr's TLS listener (every Alibaba host name), e.g.
+    /// `127.0.0.1:30443`.
+    pub acr_address: SocketAddr,
+    /// fake-metadata's base URL as a host-process implementation would use it (placeholder
+    /// `{metadata}`); irrelevant for an in-cluster implementation.
+    pub metadata_url: Option<String>,
+}
+
+/// Where a run's fakes come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FakesSource {
+    /// Fresh fakes in the suite's process for every scenario.
+    #[default]
+    InProcess,
+    /// Fakes running elsewhere, reset through their admin APIs for every scenario.
+    External(ExternalFakes),
+}
+
+impl FakesSource {
+    /// `in-process` or `external`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FakesSource::InProcess => "in-process",
+            FakesSource::External(_) => "external",
+        }
+    }
 }
 
 /// One `GetAuthorizationToken` call (either edition) as fake-acr logged it.
@@ -64,18 +129,135 @@ pub fn default_plan(node_region: &str) -> (fake_acr::Settings, fake_metadata::Se
     (acr, metadata)
 }
 
+/// fake-metadata's controls, wherever it runs.
+#[derive(Clone)]
+pub enum MetadataControl {
+    /// In the suite's process.
+    Local(fake_metadata::Admin),
+    /// Through its admin HTTP API.
+    Remote(fake_metadata::RemoteAdmin),
+}
+
+impl MetadataControl {
+    /// Installs a fault rule; returns its id.
+    pub async fn add_fault(&self, rule: fake_metadata::FaultRule) -> Result<u64, CloudsError> {
+        match self {
+            MetadataControl::Local(a) => Ok(a.add_fault(rule)),
+            MetadataControl::Remote(r) => r.add_fault(&rule).await.map_err(remote_metadata),
+        }
+    }
+
+    /// Removes one fault rule (absent is fine).
+    pub async fn remove_fault(&self, id: u64) -> Result<(), CloudsError> {
+        match self {
+            MetadataControl::Local(a) => {
+                a.remove_fault(id);
+                Ok(())
+            }
+            MetadataControl::Remote(r) => r
+                .remove_fault(id)
+                .await
+                .map(|_| ())
+                .map_err(remote_metadata),
+        }
+    }
+
+    /// The fake's state (current credentials, faults).
+    pub async fn state(&self) -> Result<fake_metadata::StateSnapshot, CloudsError> {
+        match self {
+            MetadataControl::Local(a) => Ok(a.state()),
+            MetadataControl::Remote(r) => r.state().await.map_err(remote_metadata),
+        }
+    }
+
+    /// Issues new credentials now.
+    pub async fn rotate(&self) -> Result<Option<fake_metadata::CredentialsSummary>, CloudsError> {
+        match self {
+            MetadataControl::Local(a) => Ok(a.rotate()),
+            MetadataControl::Remote(r) => r.rotate().await.map_err(remote_metadata),
+        }
+    }
+
+    /// The request log, oldest first.
+    pub async fn requests(&self) -> Result<Vec<fake_metadata::RequestRecord>, CloudsError> {
+        match self {
+            MetadataControl::Local(a) => Ok(a.requests()),
+            MetadataControl::Remote(r) => r.requests().await.map_err(remote_metadata),
+        }
+    }
+}
+
+/// fake-acr's controls, wherever it runs.
+#[derive(Clone)]
+pub enum AcrControl {
+    /// In the suite's process.
+    Local(fake_acr::Admin),
+    /// Through its admin HTTP API.
+    Remote(fake_acr::RemoteAdmin),
+}
+
+impl AcrControl {
+    /// Adds a fault rule.
+    pub async fn add_fault(&self, rule: fake_acr::FaultRule) -> Result<(), CloudsError> {
+        match self {
+            AcrControl::Local(a) => {
+                a.add_fault(rule);
+                Ok(())
+            }
+            AcrControl::Remote(r) => r.add_fault(&rule).await.map_err(remote_acr),
+        }
+    }
+
+    /// Shifts the fake's clock by `secs`.
+    pub async fn set_clock_offset_secs(&self, secs: i64) -> Result<(), CloudsError> {
+        match self {
+            AcrControl::Local(a) => {
+                a.set_clock_offset_secs(secs);
+                Ok(())
+            }
+            AcrControl::Remote(r) => r.set_clock_offset_secs(secs).await.map_err(remote_acr),
+        }
+    }
+
+    /// Every logged request, oldest first.
+    pub async fn log(&self) -> Result<Vec<fake_acr::LogEntry>, CloudsError> {
+        match self {
+            AcrControl::Local(a) => Ok(a.log()),
+            AcrControl::Remote(r) => r.log().await.map_err(remote_acr),
+        }
+    }
+}
+
+enum Fakes {
+    InProcess {
+        metadata: fake_metadata::Running,
+        acr: fake_acr::Running,
+    },
+    External {
+        metadata: fake_metadata::RemoteAdmin,
+        acr: fake_acr::RemoteAdmin,
+        metadata_url: String,
+        acr_address: SocketAddr,
+        hosts: Vec<String>,
+    },
+}
+
 /// Running fakes plus the proxy and CA file that lead to them.
 pub struct Clouds {
-    metadata: fake_metadata::Running,
-    acr: fake_acr::Running,
+    fakes: Fakes,
     proxy: HostProxy,
     ca_file: PathBuf,
     ca_pem: Vec<u8>,
 }
 
+/// How long an external fake's admin API may take to answer at all.
+const REMOTE_READY: Duration = Duration::from_secs(30);
+
 impl Clouds {
-    /// Starts both fakes with a fresh shared account secret and writes `<dir>/fake-acr-ca.pem`.
+    /// Starts (in-process) or resets (external) both fakes with `acr` and `metadata` and a
+    /// fresh shared account secret, and writes `<dir>/fake-acr-ca.pem`.
     pub async fn start(
+        source: &FakesSource,
         mut acr: fake_acr::Settings,
         mut metadata: fake_metadata::Settings,
         dir: &Path,
@@ -83,46 +265,91 @@ impl Clouds {
         let secret = format!("conformance-{}", nonce());
         acr.account_secret = secret.clone();
         metadata.account_secret = fake_metadata::settings::AccountSecret(secret);
-        let metadata = fake_metadata::FakeMetadata::start(metadata).await?;
-        let acr = fake_acr::FakeAcr::start(acr).await?;
-        let ca_pem = acr.ca_pem().as_bytes().to_vec();
+        let (fakes, ca_pem, hosts, target) = match source {
+            FakesSource::InProcess => {
+                let metadata = fake_metadata::FakeMetadata::start(metadata).await?;
+                let acr = fake_acr::FakeAcr::start(acr).await?;
+                let ca_pem = acr.ca_pem().as_bytes().to_vec();
+                let hosts = acr.hosts();
+                let target = acr.addr();
+                (Fakes::InProcess { metadata, acr }, ca_pem, hosts, target)
+            }
+            FakesSource::External(ext) => {
+                let m = fake_metadata::RemoteAdmin::new(&ext.metadata_admin);
+                let a = fake_acr::RemoteAdmin::new(&ext.acr_admin);
+                m.wait_ready(REMOTE_READY).await.map_err(remote_metadata)?;
+                a.wait_ready(REMOTE_READY).await.map_err(remote_acr)?;
+                // What a live listener cannot change stays as the fakes run it.
+                let running = m.get_settings().await.map_err(remote_metadata)?;
+                metadata.listen = running.listen;
+                metadata.admin_listen = running.admin_listen;
+                let running = a.get_settings().await.map_err(remote_acr)?;
+                acr.listen = running.listen;
+                acr.admin_listen = running.admin_listen;
+                acr.plain_http = running.plain_http;
+                acr.advertised_port = running.advertised_port;
+                m.put_settings(&metadata).await.map_err(remote_metadata)?;
+                a.put_settings(&acr).await.map_err(remote_acr)?;
+                let ca_pem = a.ca_pem().await.map_err(remote_acr)?.into_bytes();
+                let hosts = a.hosts().await.map_err(remote_acr)?;
+                let metadata_url = ext
+                    .metadata_url
+                    .clone()
+                    .unwrap_or_else(|| "http://100.100.100.200".to_string());
+                let fakes = Fakes::External {
+                    metadata: m,
+                    acr: a,
+                    metadata_url,
+                    acr_address: ext.acr_address,
+                    hosts: hosts.clone(),
+                };
+                (fakes, ca_pem, hosts, ext.acr_address)
+            }
+        };
         let ca_file = dir.join("fake-acr-ca.pem");
         std::fs::write(&ca_file, &ca_pem).map_err(|source| CloudsError::CaFile {
             path: ca_file.clone(),
             source,
         })?;
-        let served: Vec<String> = acr.hosts();
-        let target: SocketAddr = acr.addr();
         // Only host names fake-acr serves are tunnelled; on port 443 (what clients use) or the
         // fake's own port (endpoint_for URLs).
         let own_port = target.port();
+        let served = hosts;
         let routes: HostRoutes = Arc::new(move |host: &str, port: u16| {
             ((port == 443 || port == own_port) && served.iter().any(|h| h == host))
                 .then_some(target)
         });
         let proxy = HostProxy::start(routes).await?;
         Ok(Self {
-            metadata,
-            acr,
+            fakes,
             proxy,
             ca_file,
             ca_pem,
         })
     }
 
-    /// Base URL of fake-metadata.
+    /// Base URL of fake-metadata (as a host-process implementation reaches it).
     pub fn metadata_url(&self) -> String {
-        self.metadata.base_url()
+        match &self.fakes {
+            Fakes::InProcess { metadata, .. } => metadata.base_url(),
+            Fakes::External { metadata_url, .. } => metadata_url.clone(),
+        }
     }
 
     /// `host:port` of fake-acr's listener.
     pub fn acr_address(&self) -> String {
-        self.acr.addr().to_string()
+        match &self.fakes {
+            Fakes::InProcess { acr, .. } => acr.addr().to_string(),
+            Fakes::External { acr_address, .. } => acr_address.to_string(),
+        }
     }
 
     /// Every Alibaba host name fake-acr serves.
     pub fn acr_hosts(&self) -> Vec<String> {
-        self.acr.hosts()
+        match &self.fakes {
+            Fakes::InProcess { acr, .. } => acr.hosts(),
+            Fakes::External { hosts, .. } => hosts.clone(),
+        }
     }
 
     /// The PEM file trusting fake-acr.
@@ -144,20 +371,27 @@ impl Clouds {
     }
 
     /// fake-acr's run-time controls.
-    pub fn acr(&self) -> fake_acr::Admin {
-        self.acr.admin()
+    pub fn acr(&self) -> AcrControl {
+        match &self.fakes {
+            Fakes::InProcess { acr, .. } => AcrControl::Local(acr.admin()),
+            Fakes::External { acr, .. } => AcrControl::Remote(acr.clone()),
+        }
     }
 
     /// fake-metadata's run-time controls.
-    pub fn metadata(&self) -> fake_metadata::Admin {
-        self.metadata.admin()
+    pub fn metadata(&self) -> MetadataControl {
+        match &self.fakes {
+            Fakes::InProcess { metadata, .. } => MetadataControl::Local(metadata.admin()),
+            Fakes::External { metadata, .. } => MetadataControl::Remote(metadata.clone()),
+        }
     }
 
     /// Every `GetAuthorizationToken` call so far, oldest first.
-    pub fn token_calls(&self) -> Vec<TokenCall> {
-        self.acr
-            .admin()
+    pub async fn token_calls(&self) -> Result<Vec<TokenCall>, CloudsError> {
+        Ok(self
+            .acr()
             .log()
+            .await?
             .into_iter()
             .filter(|e| e.action == "GetAuthorizationToken")
             .map(|e| TokenCall {
@@ -169,7 +403,7 @@ impl Clouds {
                 principal: e.principal.unwrap_or_default(),
                 result: e.result,
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`catalogue`]: the scenario IDs, titles, groups and levels of CONFORMANCE.md.
 //! - [`host_proxy`]: a loopback CONNECT proxy that routes Alibaba host names to the fakes.
 //! - [`adapter`]: how an implementation is run (process, docker credential helper, kubelet plugin).
+//! - [`deployment`]: adapter `deployment`: an implementation already deployed in the cluster.
 //! - [`clouds`]: one scenario's fakes (fake-metadata, fake-acr), CA bundle and proxy.
 //! - [`environment`]: the cluster under test (local or existing) and the reset between scenarios.
 //! - [`probe`]: the pull probe (Pod → admission → Secrets → kubelet keyring → OCI pull).
@@ -18,6 +19,7 @@ pub mod adapter;
 pub mod catalogue;
 pub mod clouds;
 pub mod cluster;
+pub mod deployment;
 pub mod environment;
 pub mod host_proxy;
 pub mod probe;

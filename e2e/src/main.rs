@@ -19,7 +19,7 @@ enum Command {
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Run the conformance scenarios against an implementation and write the report.
-    Run(acr_conformance::runner::RunOptions),
+    Run(Box<acr_conformance::runner::RunOptions>),
     /// List the scenario catalogue.
     List,
 }
@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Cluster(command) => command.run().await,
-        Command::Run(options) => return run(options).await,
+        Command::Run(options) => return run(*options).await,
         Command::List => {
             print!("{}", acr_conformance::runner::list());
             Ok(())

@@ -18,6 +18,20 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client as OciClient, Reference};
 
+/// Who has the last word on "could a Pod pull this image?".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeMode {
+    /// The suite reads the Pod's pull secrets and pulls with a real OCI client (any cluster).
+    #[default]
+    Api,
+    /// As `api`, and every verdict is confirmed by a real kubelet pulling in a Pod (clusters with
+    /// nodes: kind).
+    Kubelet,
+}
+
+/// How long kubelet may take to pull (or refuse) a probe Pod's image.
+pub const KUBELET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Label put on everything the suite creates, so that reset can find it.
 pub const SUITE_LABEL: &str = "acr-conformance.io/created-by";
 
@@ -95,6 +109,89 @@ impl ProbeOutcome {
     }
 }
 
+/// What a real kubelet did with a probe Pod's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletVerdict {
+    /// True when kubelet pulled the image (the container got past the pull).
+    pub pulled: bool,
+    /// The container state's reason (`ErrImagePull`, `Running`, `StartError`, …).
+    pub reason: String,
+    /// kubelet's message (registry refusals), shortened.
+    pub message: String,
+    /// Node the Pod ran on.
+    pub node: String,
+}
+
+impl KubeletVerdict {
+    /// One line for reports.
+    pub fn explain(&self) -> String {
+        let what = if self.pulled { "pulled" } else { "refused" };
+        let mut s = format!("kubelet on {}: {what} ({})", self.node, self.reason);
+        if !self.message.is_empty() {
+            s.push_str(&format!(": {}", self.message));
+        }
+        s
+    }
+}
+
+/// Container waiting reasons that mean kubelet could not get the image.
+const PULL_FAILURES: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "RegistryUnavailable",
+    "SignatureValidationFailed",
+];
+/// Waiting reasons kubelet only reaches after the image is there (pull, then config, create, start).
+const AFTER_PULL: &[&str] = &[
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "StartError",
+    "CrashLoopBackOff",
+    "PreStartHookError",
+    "PostStartHookError",
+];
+
+/// kubelet's verdict on the first container of `pod`, once it has one.
+pub fn kubelet_verdict(pod: &Pod) -> Option<KubeletVerdict> {
+    let status = pod.status.as_ref()?;
+    let node = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
+    let c = status.container_statuses.as_ref()?.first()?;
+    let state = c.state.as_ref()?;
+    let verdict = |pulled: bool, reason: &str, message: Option<&String>| KubeletVerdict {
+        pulled,
+        reason: reason.to_string(),
+        // containerd's reason comes last in a long message: keep more of it.
+        message: shorten(message.map(String::as_str).unwrap_or_default(), 400),
+        node: node.clone(),
+    };
+    if state.running.is_some() {
+        return Some(verdict(true, "Running", None));
+    }
+    if let Some(t) = &state.terminated {
+        return Some(verdict(
+            true,
+            t.reason.as_deref().unwrap_or("Terminated"),
+            t.message.as_ref(),
+        ));
+    }
+    let w = state.waiting.as_ref()?;
+    let reason = w.reason.as_deref().unwrap_or_default();
+    if PULL_FAILURES.contains(&reason) {
+        return Some(verdict(false, reason, w.message.as_ref()));
+    }
+    if AFTER_PULL.contains(&reason) || !c.image_id.is_empty() {
+        return Some(verdict(true, reason, w.message.as_ref()));
+    }
+    None // ContainerCreating, PodInitializing: still pulling
+}
+
 /// Errors of the probe itself (not pull refusals, which are results).
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -114,6 +211,30 @@ pub enum ProbeError {
         /// Namespace of the Secret.
         namespace: String,
         /// Name of the Secret.
+        name: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// kubelet gave no verdict in time.
+    #[error(
+        "pull probe: kubelet did not pull or refuse {image} in namespace {namespace} within {seconds} s: {state}"
+    )]
+    KubeletSilent {
+        /// Namespace of the Pod.
+        namespace: String,
+        /// Image of the Pod.
+        image: String,
+        /// The deadline.
+        seconds: u64,
+        /// What the Pod was doing.
+        state: String,
+    },
+    /// The probe Pod could not be read back.
+    #[error("pull probe: cannot read Pod {namespace}/{name}: {source}")]
+    ReadPod {
+        /// Namespace of the Pod.
+        namespace: String,
+        /// Name of the Pod.
         name: String,
         /// API error.
         source: kube::Error,
@@ -223,6 +344,86 @@ impl PullProbe {
         Ok(outcome)
     }
 
+    /// Creates a Pod that a real kubelet runs (`imagePullPolicy: Always`, so it pulls whatever
+    /// the node has cached) and waits for kubelet to pull or refuse the image; deletes it after.
+    /// Only meaningful on a cluster with nodes (kind).
+    pub async fn kubelet(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        image: &str,
+    ) -> Result<KubeletVerdict, ProbeError> {
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), namespace);
+        let pod = Pod {
+            metadata: ObjectMeta {
+                generate_name: Some("kubelet-probe-".into()),
+                labels: Some(BTreeMap::from([(
+                    SUITE_LABEL.to_string(),
+                    "kubelet-probe".to_string(),
+                )])),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "probe".into(),
+                    image: Some(image.to_string()),
+                    image_pull_policy: Some("Always".into()),
+                    ..Default::default()
+                }],
+                service_account_name: Some(service_account.to_string()),
+                automount_service_account_token: Some(false),
+                restart_policy: Some("Never".into()),
+                termination_grace_period_seconds: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = pods
+            .create(&PostParams::default(), &pod)
+            .await
+            .map_err(|source| ProbeError::CreatePod {
+                namespace: namespace.into(),
+                image: image.into(),
+                source,
+            })?;
+        let name = created.metadata.name.clone().unwrap_or_default();
+        let t0 = std::time::Instant::now();
+        let outcome = loop {
+            let current = match pods.get(&name).await {
+                Ok(p) => p,
+                Err(source) => {
+                    break Err(ProbeError::ReadPod {
+                        namespace: namespace.into(),
+                        name: name.clone(),
+                        source,
+                    });
+                }
+            };
+            if let Some(v) = kubelet_verdict(&current) {
+                break Ok(v);
+            }
+            if t0.elapsed() >= KUBELET_DEADLINE {
+                break Err(ProbeError::KubeletSilent {
+                    namespace: namespace.into(),
+                    image: image.into(),
+                    seconds: KUBELET_DEADLINE.as_secs(),
+                    state: crate::deployment::describe_pods(std::slice::from_ref(&current)),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        let _ = pods
+            .delete(
+                &name,
+                &DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..Default::default()
+                },
+            )
+            .await;
+        outcome
+    }
+
     /// Pulls `image` with the credentials an implementation returned (or that pull secrets held),
     /// matched and ordered by kubelet's keyring; anonymous when none matches.
     pub async fn credentials(
@@ -300,9 +501,14 @@ impl PullProbe {
 
 /// Registry errors can be long HTML or JSON bodies; keep the start.
 fn short(s: &str) -> String {
+    shorten(s, 160)
+}
+
+/// `s` on one line, at most `max` characters.
+fn shorten(s: &str, max: usize) -> String {
     let s = s.replace('\n', " ");
-    if s.chars().count() > 160 {
-        format!("{}…", s.chars().take(160).collect::<String>())
+    if s.chars().count() > max {
+        format!("{}…", s.chars().take(max).collect::<String>())
     } else {
         s
     }
@@ -316,4 +522,72 @@ pub fn kubelet_order<'a>(image: &str, credentials: &'a [Credential]) -> Vec<&'a 
     };
     let keyring = DockerKeyring::from_auths(credentials.iter().map(|c| (c.key.as_str(), c)));
     keyring.lookup_image(&image).into_iter().copied().collect()
+}
+
+#[cfg(test)]
+mod kubelet_tests {
+    use super::*;
+
+    fn pod(container_status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kubelet-probe-x"},
+            "spec": {"nodeName": "kind-control-plane",
+                "containers": [{"name": "probe", "image": "i"}]},
+            "status": {"phase": "Pending", "containerStatuses": [container_status]}
+        }))
+        .expect("pod JSON")
+    }
+
+    #[test]
+    fn pull_refusals_are_refusals_with_kubelets_message() {
+        // As containerd reports a 401 through kubelet.
+        let p = pod(
+            serde_json::json!({"name": "probe", "ready": false, "restartCount": 0,
+            "image": "i", "imageID": "",
+            "state": {"waiting": {"reason": "ErrImagePull", "message":
+                "failed to pull and unpack image \"registry.example/demo/app:latest\": failed to resolve reference: pull access denied, repository does not exist or may require authorization: authorization failed: no basic auth credentials"}}}),
+        );
+        let v = kubelet_verdict(&p).expect("a verdict");
+        assert!(!v.pulled);
+        assert_eq!(v.reason, "ErrImagePull");
+        assert!(v.message.contains("authorization failed"), "{}", v.message);
+        assert!(v.explain().contains("kind-control-plane"));
+        let backoff = pod(
+            serde_json::json!({"name": "probe", "ready": false, "restartCount": 0,
+            "image": "i", "imageID": "", "state": {"waiting": {"reason": "ImagePullBackOff"}}}),
+        );
+        assert!(!kubelet_verdict(&backoff).unwrap().pulled);
+    }
+
+    #[test]
+    fn anything_after_the_pull_means_pulled() {
+        // The demo image has no executable: the container fails to start, after the pull.
+        for state in [
+            serde_json::json!({"running": {}}),
+            serde_json::json!({"terminated": {"exitCode": 128, "reason": "StartError"}}),
+            serde_json::json!({"waiting": {"reason": "RunContainerError"}}),
+            serde_json::json!({"waiting": {"reason": "CreateContainerError"}}),
+        ] {
+            let p = pod(
+                serde_json::json!({"name": "probe", "ready": false, "restartCount": 0,
+                "image": "i", "imageID": "", "state": state}),
+            );
+            assert!(kubelet_verdict(&p).expect("a verdict").pulled, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn no_verdict_while_kubelet_is_still_pulling() {
+        let p = pod(
+            serde_json::json!({"name": "probe", "ready": false, "restartCount": 0,
+            "image": "i", "imageID": "", "state": {"waiting": {"reason": "ContainerCreating"}}}),
+        );
+        assert_eq!(kubelet_verdict(&p), None);
+        let unscheduled: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"}, "spec": {"containers": [{"name": "probe"}]},
+            "status": {"phase": "Pending"}
+        }))
+        .unwrap();
+        assert_eq!(kubelet_verdict(&unscheduled), None);
+    }
 }

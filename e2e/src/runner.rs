@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 use crate::adapter::{AdapterKind, Implementation, reference_refresher};
 use crate::catalogue::{CATALOGUE, Level, ScenarioInfo, select};
+use crate::clouds::{ExternalFakes, FakesSource};
+use crate::deployment::{DeployedImplementation, DeploymentRef};
 use crate::environment::Environment;
+use crate::probe::ProbeMode;
 use crate::report::{Report, ScenarioResult, Verdict, progress_line};
-use crate::scenarios::{self, Ctx, Stop};
+use crate::scenarios::{self, Ctx, Setup, Stop};
 
 /// Longest a single scenario may run before it is failed.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
@@ -34,6 +37,33 @@ pub struct RunOptions {
     /// Use this cluster instead of starting the local control plane (mode `existing`).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// Adapter `deployment`: the implementation's Deployment, NAMESPACE/NAME. The suite scales
+    /// it to 0 between scenarios and back up for each; the original count is restored at the end.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub deployment: Option<DeploymentRef>,
+    /// Adapter `deployment`: replicas while a scenario runs [default: its current count, ≥ 1].
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=10))]
+    pub replicas: Option<i32>,
+    /// Use fakes that already run elsewhere (e.g. in the kind cluster), driven through their
+    /// admin APIs, instead of starting fresh ones in-process: give fake-metadata's admin URL.
+    /// Needs --acr-admin and --acr-address too.
+    #[arg(long, value_name = "URL", requires_all = ["acr_admin", "acr_address"])]
+    pub metadata_admin: Option<String>,
+    /// External fakes: fake-acr's admin URL (e.g. http://127.0.0.1:30444).
+    #[arg(long, value_name = "URL", requires = "metadata_admin")]
+    pub acr_admin: Option<String>,
+    /// External fakes: where the suite reaches fake-acr's TLS listener, IP:PORT
+    /// (e.g. 127.0.0.1:30443).
+    #[arg(long, value_name = "IP:PORT", requires = "metadata_admin")]
+    pub acr_address: Option<std::net::SocketAddr>,
+    /// External fakes: fake-metadata's URL for a host-process implementation ({metadata})
+    /// [default: http://100.100.100.200, the in-cluster address].
+    #[arg(long, value_name = "URL", requires = "metadata_admin")]
+    pub metadata_url: Option<String>,
+    /// Who has the last word on pulls: `api` (the suite pulls with the Pod's secrets) or
+    /// `kubelet` (every verdict is confirmed by a real kubelet pulling in a Pod: kind).
+    #[arg(long, value_enum, default_value = "api")]
+    pub probe: ProbeMode,
     /// kubelet's defaultCacheDuration for plugin answers without cacheDuration (seconds).
     #[arg(long, default_value_t = 3600)]
     pub default_cache_seconds: u64,
@@ -50,6 +80,13 @@ impl Default for RunOptions {
             scenarios: String::new(),
             report_dir: PathBuf::from("target/conformance"),
             kubeconfig: None,
+            deployment: None,
+            replicas: None,
+            metadata_admin: None,
+            acr_admin: None,
+            acr_address: None,
+            metadata_url: None,
+            probe: ProbeMode::Api,
             default_cache_seconds: 3600,
             quiet: false,
         }
@@ -71,6 +108,12 @@ pub enum RunError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// The options contradict each other.
+    #[error("{0}")]
+    Options(String),
+    /// The deployed implementation could not be found or parked.
+    #[error(transparent)]
+    Deployment(#[from] Box<crate::deployment::DeploymentError>),
     /// The report directory could not be created.
     #[error("cannot create {path}: {source}")]
     Dir {
@@ -135,6 +178,7 @@ pub async fn implementation(options: &RunOptions) -> Result<Implementation, RunE
 /// Runs the selected scenarios and writes the report; the caller decides the exit code.
 pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     let selected = select(&options.scenarios)?;
+    check_options(options)?;
     let implementation = implementation(options).await?;
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -178,6 +222,23 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         (_, Some(_)) => "existing",
         _ => "local",
     };
+    let mut setup = Setup {
+        fakes: fakes_source(options),
+        probe: options.probe,
+        deployed: None,
+    };
+    if let (Some(target), Some(env)) = (&options.deployment, env.as_ref()) {
+        let deployed = DeployedImplementation::find(env.client(), target.clone(), options.replicas)
+            .await
+            .map_err(Box::new)?;
+        if !options.quiet {
+            eprintln!(
+                "acr-conformance: scaling Deployment {target} to 0 until a scenario starts it"
+            );
+        }
+        deployed.park().await.map_err(Box::new)?;
+        setup.deployed = Some(deployed);
+    }
 
     let mut results = Vec::new();
     for (i, info) in selected.iter().enumerate() {
@@ -195,7 +256,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
                         info.title
                     );
                 }
-                run_one(info, env, &implementation, &work_dir).await
+                run_one(info, env, &implementation, &setup, &work_dir).await
             }
             (None, None) => ScenarioResult::new(info, Verdict::Error, "no cluster", Duration::ZERO),
         };
@@ -204,8 +265,16 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         }
         results.push(result);
     }
+    if let Some(deployed) = &setup.deployed
+        && let Err(e) = deployed.restore().await
+    {
+        eprintln!("acr-conformance: warning: could not restore the replica count: {e}");
+    }
     let report = Report {
-        implementation: implementation.describe(),
+        implementation: match &options.deployment {
+            Some(target) => format!("deployment: {target}"),
+            None => implementation.describe(),
+        },
         mode: mode.to_string(),
         started_at,
         wall_time: started.elapsed(),
@@ -213,6 +282,57 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     };
     report.write_to(&options.report_dir)?;
     Ok(report)
+}
+
+/// Refuses option combinations that cannot work, naming the options.
+fn check_options(options: &RunOptions) -> Result<(), RunError> {
+    let deployment = options.implementation == AdapterKind::Deployment;
+    if deployment && options.deployment.is_none() {
+        return Err(RunError::Options(
+            "--implementation deployment needs --deployment NAMESPACE/NAME".into(),
+        ));
+    }
+    if !deployment && options.deployment.is_some() {
+        return Err(RunError::Options(
+            "--deployment is only used with --implementation deployment".into(),
+        ));
+    }
+    if deployment && options.kubeconfig.is_none() {
+        return Err(RunError::Options(
+            "--implementation deployment judges a deployed implementation: give its cluster with --kubeconfig".into(),
+        ));
+    }
+    if deployment && !options.command.is_empty() {
+        return Err(RunError::Options(
+            "--command is not used with --implementation deployment (the Deployment runs it)"
+                .into(),
+        ));
+    }
+    if options.probe == ProbeMode::Kubelet && options.kubeconfig.is_none() {
+        return Err(RunError::Options(
+            "--probe kubelet needs a cluster with nodes (--kubeconfig, e.g. kind); the local control plane has no kubelet".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// In-process fakes unless `--metadata-admin` and friends name external ones.
+fn fakes_source(options: &RunOptions) -> FakesSource {
+    match (
+        &options.metadata_admin,
+        &options.acr_admin,
+        options.acr_address,
+    ) {
+        (Some(metadata_admin), Some(acr_admin), Some(acr_address)) => {
+            FakesSource::External(ExternalFakes {
+                metadata_admin: metadata_admin.clone(),
+                acr_admin: acr_admin.clone(),
+                acr_address,
+                metadata_url: options.metadata_url.clone(),
+            })
+        }
+        _ => FakesSource::InProcess,
+    }
 }
 
 /// `Some(reason)` when the scenario cannot judge this implementation.
@@ -234,6 +354,7 @@ pub async fn run_one(
     info: &'static ScenarioInfo,
     env: &mut Environment,
     implementation: &Implementation,
+    setup: &Setup,
     work_dir: &std::path::Path,
 ) -> ScenarioResult {
     let t0 = Instant::now();
@@ -249,7 +370,7 @@ pub async fn run_one(
         return ScenarioResult::new(info, Verdict::NotApplicable, "no body", t0.elapsed());
     };
     let scenario_dir = work_dir.to_path_buf();
-    let mut ctx = Ctx::new(info, env, implementation, scenario_dir);
+    let mut ctx = Ctx::new(info, env, implementation, setup, scenario_dir);
     let outcome = match tokio::time::timeout(SCENARIO_TIMEOUT, body(&mut ctx)).await {
         Ok(o) => o,
         Err(_) => Err(Stop::Fail(format!(
@@ -257,7 +378,12 @@ pub async fn run_one(
             SCENARIO_TIMEOUT.as_secs()
         ))),
     };
-    ctx.stop().await;
+    // A scenario that passed but left an implementation the suite cannot stop is an error: it
+    // would go on writing into the next scenario.
+    let outcome = match (ctx.stop().await, outcome) {
+        (Err(e), Ok(())) => Err(e),
+        (_, o) => o,
+    };
     let log = ctx.log_file();
     let figures = ctx.take_figures();
     let (verdict, detail) = match outcome {

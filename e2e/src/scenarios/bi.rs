@@ -54,7 +54,7 @@ async fn bi1(ctx: &mut Ctx<'_>) -> Outcome {
             |r, m| format!("{r} {m}").contains(key),
         )
         .await?;
-        ctx.check_alive()?;
+        ctx.check_alive().await?;
         // The last good configuration is still in force: b1 is watched and the EE instance
         // served, visible once the implementation has to act again.
         strip(ctx, &b1, "default").await?;
@@ -109,14 +109,17 @@ async fn bi3(ctx: &mut Ctx<'_>) -> Outcome {
     let admin = ctx.clouds()?.metadata();
     for fault in MALFORMED {
         let name = fault.name();
-        let id = admin.add_fault(fake_metadata::FaultRule::new(CREDENTIALS_PATH, fault));
+        let id = admin
+            .add_fault(fake_metadata::FaultRule::new(CREDENTIALS_PATH, fault))
+            .await?;
         let t0 = Instant::now();
         // Until the implementation has met the bad answer (it must re-fetch: STS lives 12 s).
         loop {
-            ctx.check_alive()?;
+            ctx.check_alive().await?;
             ctx.check_no_empty_credentials("default").await?;
             let served = admin
                 .requests()
+                .await?
                 .iter()
                 .filter(|r| r.faults.iter().any(|f| f == name))
                 .count();
@@ -129,9 +132,9 @@ async fn bi3(ctx: &mut Ctx<'_>) -> Outcome {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        ctx.check_alive()?;
+        ctx.check_alive().await?;
         ctx.check_no_empty_credentials("default").await?;
-        admin.remove_fault(id);
+        admin.remove_fault(id).await?;
         let deadline = Duration::from_secs(25);
         if ctx
             .until_pulls("default", "default", PE_HZ, deadline)
@@ -143,9 +146,45 @@ async fn bi3(ctx: &mut Ctx<'_>) -> Outcome {
             );
         }
     }
+    // ACR: two token answers that are 200 with a body no JSON parser accepts.
+    let before = ctx.token_calls().await?.len();
+    ctx.clouds()?
+        .acr()
+        .add_fault(fake_acr::FaultRule {
+            action: Some("GetAuthorizationToken".into()),
+            malformed: true,
+            count: Some(2),
+            ..Default::default()
+        })
+        .await?;
+    let t0 = Instant::now();
+    loop {
+        ctx.check_alive().await?;
+        ctx.check_no_empty_credentials("default").await?;
+        let calls = ctx.token_calls().await?;
+        let after = calls.get(before..).unwrap_or_default();
+        let malformed = after.iter().filter(|c| c.result == "Malformed").count();
+        if malformed >= 2
+            && after
+                .iter()
+                .skip_while(|c| c.result == "Malformed")
+                .any(|c| c.succeeded())
+        {
+            break;
+        }
+        check!(
+            t0.elapsed() < Duration::from_secs(30),
+            "within 30 s the implementation did not get past two malformed token answers to a good one (token lifetime 10 s, threshold 5 s); calls since: {:?}",
+            after.iter().map(|c| c.result.as_str()).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
+        .await?;
+    ctx.check_no_empty_credentials("default").await?;
     ctx.figure(
         "malformed-answers",
-        "truncated JSON, missing Code (metadata); ACR-side malformed bodies not injectable yet",
+        "truncated JSON, missing Code (metadata); truncated JSON (ACR token)",
     );
     Ok(())
 }

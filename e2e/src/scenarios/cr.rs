@@ -21,7 +21,7 @@ async fn cr1(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.start().await?;
     let bj = credential_for(ctx, EE_BJ).await?;
     let hz = credential_for(ctx, PE_HZ).await?;
-    let calls = ctx.token_calls()?;
+    let calls = ctx.token_calls().await?;
     check!(
         calls
             .iter()
@@ -83,7 +83,7 @@ async fn cr3(ctx: &mut Ctx<'_>) -> Outcome {
             )
             .await?;
         ctx.figure("event", event.chars().take(120).collect::<String>());
-        ctx.check_alive()?;
+        ctx.check_alive().await?;
     } else {
         // A credential source asked for an instance that does not exist in that region must
         // not hand out credentials that pull; the node region's registry keeps working.

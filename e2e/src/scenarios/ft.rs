@@ -39,7 +39,7 @@ async fn check_credentials_in_place(ctx: &mut Ctx<'_>, when: &str) -> Outcome {
         !crate::probe::kubelet_order(PE_HZ, &creds).is_empty(),
         "{when}: the default ServiceAccount no longer leads to credentials for {PE_HZ} (Secret lost, emptied or unlinked)"
     );
-    ctx.check_alive()
+    ctx.check_alive().await
 }
 
 /// Watches that credentials stay in place for `period` (a fault's duration, chosen by the
@@ -79,7 +79,7 @@ async fn until_new_credential(
                 outcome.explain()
             );
         }
-        ctx.check_alive()?;
+        ctx.check_alive().await?;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
@@ -104,11 +104,13 @@ async fn ft1(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
     let admin = ctx.clouds()?.metadata();
-    let sts_expiry = admin.state().current.map(|c| c.expiration);
-    let down = admin.add_fault(fake_metadata::FaultRule::new(
-        "*",
-        fake_metadata::FaultKind::DropConnection,
-    ));
+    let sts_expiry = admin.state().await?.current.map(|c| c.expiration);
+    let down = admin
+        .add_fault(fake_metadata::FaultRule::new(
+            "*",
+            fake_metadata::FaultKind::DropConnection,
+        ))
+        .await?;
     // The outage lasts until the STS credentials served before it have expired, plus 3 s.
     let outage = sts_expiry
         .and_then(|e| (e - chrono::Utc::now()).to_std().ok())
@@ -117,12 +119,13 @@ async fn ft1(ctx: &mut Ctx<'_>) -> Outcome {
     keep_in_place_during(ctx, outage, "while the metadata server is down").await?;
     let refused = admin
         .requests()
+        .await?
         .iter()
         .filter(|r| r.faults.iter().any(|f| f == "drop_connection"))
         .count();
     ctx.figure("outage", secs(outage));
     ctx.figure("metadata-requests-during-outage", refused.to_string());
-    admin.remove_fault(down);
+    admin.remove_fault(down).await?;
     let old = current_fingerprint(ctx).await.unwrap_or_default();
     let t = until_new_credential(
         ctx,
@@ -143,24 +146,28 @@ async fn ft2(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
     let admin = ctx.clouds()?.acr();
-    let before = ctx.token_calls()?.len();
-    admin.add_fault(fake_acr::FaultRule {
-        action: Some("GetAuthorizationToken".into()),
-        status: Some(503),
-        code: Some("ServiceUnavailable".into()),
-        count: Some(3),
-        ..Default::default()
-    });
-    admin.add_fault(fake_acr::FaultRule {
-        action: Some("GetAuthorizationToken".into()),
-        throttle: true,
-        count: Some(3),
-        ..Default::default()
-    });
+    let before = ctx.token_calls().await?.len();
+    admin
+        .add_fault(fake_acr::FaultRule {
+            action: Some("GetAuthorizationToken".into()),
+            status: Some(503),
+            code: Some("ServiceUnavailable".into()),
+            count: Some(3),
+            ..Default::default()
+        })
+        .await?;
+    admin
+        .add_fault(fake_acr::FaultRule {
+            action: Some("GetAuthorizationToken".into()),
+            throttle: true,
+            count: Some(3),
+            ..Default::default()
+        })
+        .await?;
     let t0 = Instant::now();
     loop {
         check_credentials_in_place(ctx, "during 5xx/throttling").await?;
-        let calls = ctx.token_calls()?;
+        let calls = ctx.token_calls().await?;
         let after: Vec<_> = calls[before..].to_vec();
         if after.iter().filter(|c| !c.succeeded()).count() >= 6
             && after.last().is_some_and(|c| c.succeeded())
@@ -201,12 +208,15 @@ async fn ft3(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.start().await?;
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
-    ctx.clouds()?.acr().add_fault(fake_acr::FaultRule {
-        action: Some("GetAuthorizationToken".into()),
-        status: Some(403),
-        code: Some("Forbidden.RAM".into()),
-        ..Default::default()
-    });
+    ctx.clouds()?
+        .acr()
+        .add_fault(fake_acr::FaultRule {
+            action: Some("GetAuthorizationToken".into()),
+            status: Some(403),
+            code: Some("Forbidden.RAM".into()),
+            ..Default::default()
+        })
+        .await?;
     let t0 = Instant::now();
     let event = loop {
         check_credentials_in_place(ctx, "while the role lacks cr:GetAuthorizationToken").await?;
@@ -251,6 +261,7 @@ async fn ft4(ctx: &mut Ctx<'_>) -> Outcome {
     let metadata = ctx.clouds()?.metadata();
     let fetches = metadata
         .requests()
+        .await?
         .iter()
         .filter(|r| {
             r.path
@@ -263,7 +274,8 @@ async fn ft4(ctx: &mut Ctx<'_>) -> Outcome {
         "credentials were fetched {fetches} time(s): the expired ones were never replaced"
     );
     let refusals: Vec<String> = ctx
-        .token_calls()?
+        .token_calls()
+        .await?
         .into_iter()
         .filter(|c| !c.succeeded())
         .map(|c| c.result)
@@ -274,12 +286,15 @@ async fn ft4(ctx: &mut Ctx<'_>) -> Outcome {
     //    whatever the credentials. Nothing may be lost, and the implementation recovers once
     //    the clocks agree again. Behind, not ahead: tokens then look expired, so renewals go on.
     let acr = ctx.clouds()?.acr();
-    let before = ctx.token_calls()?.len();
-    acr.set_clock_offset_secs(-20 * 60);
+    let before = ctx.token_calls().await?.len();
+    acr.set_clock_offset_secs(-20 * 60).await?;
     let t0 = Instant::now();
     loop {
         check_credentials_in_place(ctx, "during clock skew").await?;
-        if ctx.token_calls()?[before..].iter().any(|c| !c.succeeded()) {
+        if ctx.token_calls().await?[before..]
+            .iter()
+            .any(|c| !c.succeeded())
+        {
             break;
         }
         if t0.elapsed() > Duration::from_secs(25) {
@@ -287,12 +302,12 @@ async fn ft4(ctx: &mut Ctx<'_>) -> Outcome {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let codes: Vec<String> = ctx.token_calls()?[before..]
+    let codes: Vec<String> = ctx.token_calls().await?[before..]
         .iter()
         .map(|c| c.result.clone())
         .collect();
     ctx.figure("answers-during-skew", format!("{codes:?}"));
-    acr.set_clock_offset_secs(0);
+    acr.set_clock_offset_secs(0).await?;
     let old = current_fingerprint(ctx).await.unwrap_or_default();
     let t = until_new_credential(
         ctx,
@@ -342,7 +357,7 @@ async fn ft6(ctx: &mut Ctx<'_>) -> Outcome {
     let t0 = Instant::now();
     ctx.env().restart_apiserver().await?;
     ctx.figure("apiserver-restart", secs(t0.elapsed()));
-    ctx.check_alive()?;
+    ctx.check_alive().await?;
     ctx.env().create_namespace(&late).await?;
     let t = ctx
         .until_pulls(&late, "default", PE_HZ, Duration::from_secs(20))

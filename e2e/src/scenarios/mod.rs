@@ -22,9 +22,12 @@ use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 
 use crate::adapter::{AdapterKind, CredentialSource, Endpoints, Implementation, RunningProcess};
 use crate::catalogue::{Level, ScenarioInfo};
-use crate::clouds::{Clouds, CloudsError, TokenCall};
+use crate::clouds::{Clouds, CloudsError, FakesSource, TokenCall};
+use crate::deployment::{DeployedImplementation, DeploymentError};
 use crate::environment::{Environment, EnvironmentError};
-use crate::probe::{Credential, ProbeError, ProbeOutcome, PullProbe, credentials_of_secret};
+use crate::probe::{
+    Credential, ProbeError, ProbeMode, ProbeOutcome, PullProbe, credentials_of_secret,
+};
 use crate::report::Figure;
 
 /// Images of the default fake world (fake-acr `Settings::default()`): private repositories, so
@@ -98,6 +101,12 @@ impl From<CloudsError> for Stop {
     }
 }
 
+impl From<DeploymentError> for Stop {
+    fn from(e: DeploymentError) -> Self {
+        Stop::Error(e.to_string())
+    }
+}
+
 impl From<kube::Error> for Stop {
     fn from(e: kube::Error) -> Self {
         Stop::Error(format!("Kubernetes API: {e}"))
@@ -146,12 +155,25 @@ pub fn body(id: &str) -> Option<ScenarioFn> {
     }
 }
 
+/// What every scenario of a run shares besides the cluster and the implementation: where the
+/// fakes come from, who judges pulls, and the deployed implementation (adapter `deployment`).
+#[derive(Default)]
+pub struct Setup {
+    /// In-process or external fakes.
+    pub fakes: FakesSource,
+    /// The suite's own pulls, or confirmed by a real kubelet.
+    pub probe: ProbeMode,
+    /// The Deployment under test (adapter `deployment`).
+    pub deployed: Option<DeployedImplementation>,
+}
+
 /// Everything a scenario works with.
 pub struct Ctx<'e> {
     /// The scenario being run.
     pub info: &'static ScenarioInfo,
     env: &'e mut Environment,
     implementation: &'e Implementation,
+    setup: &'e Setup,
     work_dir: PathBuf,
     /// fake-acr settings, editable until `start`.
     pub acr: fake_acr::Settings,
@@ -159,8 +181,14 @@ pub struct Ctx<'e> {
     pub metadata: fake_metadata::Settings,
     clouds: Option<Clouds>,
     process: Option<RunningProcess>,
+    /// True while the deployed implementation is scaled up.
+    deployed_up: bool,
+    /// When the deployed implementation's Pods were last checked for crashes.
+    crash_checked: Option<Instant>,
     source: Option<CredentialSource>,
     figures: Vec<Figure>,
+    /// Probe Pods a real kubelet judged (probe mode `kubelet`).
+    kubelet_pulls: usize,
     /// When the scenario started (Events older than this are ignored).
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
@@ -171,6 +199,7 @@ impl<'e> Ctx<'e> {
         info: &'static ScenarioInfo,
         env: &'e mut Environment,
         implementation: &'e Implementation,
+        setup: &'e Setup,
         work_dir: PathBuf,
     ) -> Self {
         let (acr, metadata) = crate::clouds::default_plan(NODE_REGION);
@@ -178,19 +207,29 @@ impl<'e> Ctx<'e> {
             info,
             env,
             implementation,
+            setup,
             work_dir,
             acr,
             metadata,
             clouds: None,
             process: None,
+            deployed_up: false,
+            crash_checked: None,
             source: None,
             figures: Vec::new(),
+            kubelet_pulls: 0,
             started_at: chrono::Utc::now(),
         }
     }
 
-    /// The figures measured so far.
+    /// The figures measured so far (plus, in probe mode `kubelet`, how many real pulls
+    /// confirmed the verdicts).
     pub fn take_figures(&mut self) -> Vec<Figure> {
+        if self.kubelet_pulls > 0 {
+            let n = self.kubelet_pulls.to_string();
+            self.figure("kubelet-probes", n);
+            self.kubelet_pulls = 0;
+        }
         std::mem::take(&mut self.figures)
     }
 
@@ -289,8 +328,13 @@ impl<'e> Ctx<'e> {
     /// Starts only the fakes.
     pub async fn start_clouds(&mut self) -> Outcome {
         if self.clouds.is_none() {
-            let clouds =
-                Clouds::start(self.acr.clone(), self.metadata.clone(), &self.work_dir).await?;
+            let clouds = Clouds::start(
+                &self.setup.fakes,
+                self.acr.clone(),
+                self.metadata.clone(),
+                &self.work_dir,
+            )
+            .await?;
             self.clouds = Some(clouds);
         }
         Ok(())
@@ -317,6 +361,15 @@ impl<'e> Ctx<'e> {
             p.stop().await;
         }
         match self.implementation.kind {
+            AdapterKind::Deployment => {
+                let deployed = self.deployed()?;
+                if self.deployed_up {
+                    deployed.stop(&self.log_file()).await?;
+                    self.deployed_up = false;
+                }
+                deployed.start().await?;
+                self.deployed_up = true;
+            }
             AdapterKind::Process => {
                 let p = self
                     .implementation
@@ -329,16 +382,29 @@ impl<'e> Ctx<'e> {
         Ok(())
     }
 
-    /// Stops the implementation (end of scenario).
-    pub async fn stop(&mut self) {
+    fn deployed(&self) -> Result<&'e DeployedImplementation, Stop> {
+        self.setup.deployed.as_ref().ok_or_else(|| {
+            Stop::Error("adapter deployment needs --deployment NAMESPACE/NAME".into())
+        })
+    }
+
+    /// Stops the implementation (end of scenario); a deployed one that cannot be scaled down is
+    /// an error (it would write into the next scenario).
+    pub async fn stop(&mut self) -> Result<(), Stop> {
         if let Some(p) = self.process.take() {
             p.stop().await;
         }
         self.source = None;
+        if self.deployed_up {
+            self.deployed_up = false;
+            self.deployed()?.stop(&self.log_file()).await?;
+        }
+        Ok(())
     }
 
-    /// Fails if the implementation process has exited ("no crash").
-    pub fn check_alive(&mut self) -> Outcome {
+    /// Fails if the implementation process has exited, or a container of the deployed one
+    /// restarted ("no crash"). Pods are checked at most once a second.
+    pub async fn check_alive(&mut self) -> Outcome {
         if let Some(p) = self.process.as_mut()
             && let Some(status) = p.exited()
         {
@@ -346,6 +412,19 @@ impl<'e> Ctx<'e> {
                 "the implementation exited ({status}); its output is in {}",
                 self.log_file().display()
             );
+        }
+        if self.deployed_up
+            && self
+                .crash_checked
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.crash_checked = Some(Instant::now());
+            if let Some(what) = self.deployed()?.crashed().await? {
+                fail!(
+                    "the implementation crashed: {what}; its logs are saved to {}",
+                    self.log_file().display()
+                );
+            }
         }
         Ok(())
     }
@@ -389,6 +468,32 @@ impl<'e> Ctx<'e> {
         }
     }
 
+    /// In probe mode `kubelet`: a real kubelet must agree with the suite's own verdict
+    /// (`expect_pull`) for a Pod in `namespace` under `sa`. Nothing to do in mode `api` or for
+    /// credential-only implementations.
+    pub async fn confirm_with_kubelet(
+        &mut self,
+        namespace: &str,
+        sa: &str,
+        image: &str,
+        expect_pull: bool,
+        outcome: &ProbeOutcome,
+    ) -> Outcome {
+        if self.setup.probe != ProbeMode::Kubelet || self.source.is_some() {
+            return Ok(());
+        }
+        let verdict = self.probe_tool()?.kubelet(namespace, sa, image).await?;
+        self.kubelet_pulls += 1;
+        check!(
+            verdict.pulled == expect_pull,
+            "the suite's own pull and a real kubelet disagree for a Pod in {namespace} \
+             (ServiceAccount {sa}): suite — {}; {}",
+            outcome.explain(),
+            verdict.explain()
+        );
+        Ok(())
+    }
+
     /// Pulls `image` with exactly `credential`, ignoring keys (cross-checks such as "a token of
     /// instance A is refused by instance B").
     pub async fn pull_with(&self, image: &str, credential: &Credential) -> Result<bool, Stop> {
@@ -413,13 +518,16 @@ impl<'e> Ctx<'e> {
         loop {
             let outcome = self.probe(namespace, sa, image).await?;
             if outcome.pulled_with_credentials() {
-                return Ok(t0.elapsed());
+                let took = t0.elapsed();
+                self.confirm_with_kubelet(namespace, sa, image, true, &outcome)
+                    .await?;
+                return Ok(took);
             }
             last = outcome.explain();
             if t0.elapsed() >= within {
                 break;
             }
-            self.check_alive()?;
+            self.check_alive().await?;
             tokio::time::sleep(POLL).await;
         }
         fail!(
@@ -442,7 +550,8 @@ impl<'e> Ctx<'e> {
             "{why}: a Pod in {namespace} (ServiceAccount {sa}) could pull — {}",
             outcome.explain()
         );
-        Ok(())
+        self.confirm_with_kubelet(namespace, sa, image, false, &outcome)
+            .await
     }
 
     /// Fails unless no credential matches `image` (kubelet would pull anonymously).
@@ -459,7 +568,8 @@ impl<'e> Ctx<'e> {
             "{why}: expected no matching credentials and a refused anonymous pull — {}",
             outcome.explain()
         );
-        Ok(())
+        self.confirm_with_kubelet(namespace, sa, image, false, &outcome)
+            .await
     }
 
     /// Every pull credential reachable from a ServiceAccount: `(secret name, credentials)`.
@@ -558,8 +668,8 @@ impl<'e> Ctx<'e> {
     }
 
     /// GetAuthorizationToken calls fake-acr has logged (both editions).
-    pub fn token_calls(&self) -> Result<Vec<TokenCall>, Stop> {
-        Ok(self.clouds()?.token_calls())
+    pub async fn token_calls(&self) -> Result<Vec<TokenCall>, Stop> {
+        Ok(self.clouds()?.token_calls().await?)
     }
 
     /// Polls until fake-acr has logged at least `n` token calls satisfying `pred`.
@@ -573,7 +683,8 @@ impl<'e> Ctx<'e> {
         let t0 = Instant::now();
         loop {
             let calls: Vec<TokenCall> = self
-                .token_calls()?
+                .token_calls()
+                .await?
                 .into_iter()
                 .filter(|c| pred(c))
                 .collect();
@@ -587,7 +698,7 @@ impl<'e> Ctx<'e> {
                     calls.len()
                 );
             }
-            self.check_alive()?;
+            self.check_alive().await?;
             tokio::time::sleep(POLL).await;
         }
     }

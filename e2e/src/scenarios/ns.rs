@@ -247,7 +247,12 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
         .await?;
     // Let a refresh happen if the implementation renews (TR1 judges whether it does): a
     // refresh is when a careless implementation rewrites the ServiceAccount.
-    let first = ctx.token_calls()?.iter().filter(|c| c.succeeded()).count();
+    let first = ctx
+        .token_calls()
+        .await?
+        .iter()
+        .filter(|c| c.succeeded())
+        .count();
     let renewed = ctx
         .until_token_calls(first + 1, Duration::from_secs(20), "(a refresh)", |c| {
             c.succeeded()

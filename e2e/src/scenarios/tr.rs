@@ -50,7 +50,7 @@ async fn pull_continuously(
             changes.push(t0.elapsed());
         }
         last = Some(print);
-        ctx.check_alive()?;
+        ctx.check_alive().await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok((changes, probes))
@@ -66,7 +66,8 @@ async fn tr1(ctx: &mut Ctx<'_>) -> Outcome {
     // Time zero is the issue of the first token (the fake's log); the probe runs until well
     // past the first token's expiry.
     let issued = ctx
-        .token_calls()?
+        .token_calls()
+        .await?
         .into_iter()
         .find(|c| c.succeeded())
         .map(|c| c.at);
@@ -109,10 +110,10 @@ async fn tr2(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.start().await?;
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
-    let before = ctx.token_calls()?.len();
+    let before = ctx.token_calls().await?.len();
     let t0 = Instant::now();
     pull_continuously(ctx, PE_HZ, t0, t0 + Duration::from_secs(WINDOW)).await?;
-    let calls = ctx.token_calls()?.len() - before;
+    let calls = ctx.token_calls().await?.len() - before;
     ctx.figure("calls-in-window", format!("{calls} in {WINDOW} s"));
     check!(
         calls >= 1,
@@ -135,8 +136,8 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
     let admin = ctx.clouds()?.metadata();
-    let first = admin.state().current;
-    let rotated = admin.rotate();
+    let first = admin.state().await?.current;
+    let rotated = admin.rotate().await?;
     let (Some(first), Some(rotated)) = (first, rotated) else {
         fail!("fake-metadata has issued no credentials although a pull worked");
     };
@@ -151,7 +152,8 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
         })
         .await?;
     let refused: Vec<String> = ctx
-        .token_calls()?
+        .token_calls()
+        .await?
         .into_iter()
         .filter(|c| c.result.contains("SecurityToken"))
         .map(|c| c.result)
@@ -199,7 +201,7 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
         ctx.until_pulls(ns, "default", EE_BJ, CONVERGE_DEADLINE)
             .await?;
     }
-    let initial = per_region(&ctx.token_calls()?);
+    let initial = per_region(&ctx.token_calls().await?);
     for (region, n) in &initial {
         check!(
             *n <= 2,
@@ -207,13 +209,13 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
             names.len()
         );
     }
-    let before = ctx.token_calls()?.len();
+    let before = ctx.token_calls().await?.len();
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(WINDOW) {
-        ctx.check_alive()?;
+        ctx.check_alive().await?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let window = per_region(&ctx.token_calls()?[before..]);
+    let window = per_region(&ctx.token_calls().await?[before..]);
     let cycles = WINDOW.div_ceil(LIFETIME - THRESHOLD) as usize + 1;
     for (region, n) in &window {
         check!(
