@@ -137,16 +137,12 @@ for node in $(kind get nodes --name "$name"); do
     echo "cat > /etc/acr-conformance/ca.crt <<'PEM'"
     cat "$work/ca.crt"
     echo "PEM"
-    while read -r h; do
-      echo "mkdir -p /etc/containerd/certs.d/$h"
-      echo "cat > /etc/containerd/certs.d/$h/hosts.toml <<'TOML'"
-      echo "server = \"https://$h\""
-      echo "[host.\"https://$h\"]"
-      echo "  capabilities = [\"pull\", \"resolve\"]"
-      echo "  ca = \"/etc/acr-conformance/ca.crt\""
-      echo "TOML"
-    done <<<"$hosts"
   } | "$engine" exec -i "$node" sh
+  # containerd's hosts.toml per registry host (the same script e2e/tests/containerd_pull.rs checks
+  # against a real containerd); containerd reads config_path afresh at each pull.
+  # shellcheck disable=SC2046 # one argument per host name
+  "$engine" exec -i "$node" sh -s -- /etc/containerd/certs.d /etc/acr-conformance/ca.crt \
+    $(tr '\n' ' ' <<<"$hosts") <"$here/containerd-hosts.sh"
 done
 
 say "test CA as ConfigMap kube-system/acr-test-ca"
