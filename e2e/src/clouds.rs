@@ -111,6 +111,10 @@ pub struct TokenCall {
     pub principal: String,
     /// `Success` or the error code returned.
     pub result: String,
+    /// The Enterprise Edition instance asked about (none for Personal Edition).
+    pub instance_id: Option<String>,
+    /// The AccessKeyId that signed the call (an id, never a secret), when it got that far.
+    pub access_key_id: Option<String>,
 }
 
 impl TokenCall {
@@ -402,6 +406,8 @@ impl Clouds {
                 region: e.region.unwrap_or_default(),
                 principal: e.principal.unwrap_or_default(),
                 result: e.result,
+                instance_id: e.instance_id,
+                access_key_id: e.access_key_id,
             })
             .collect())
     }

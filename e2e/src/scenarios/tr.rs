@@ -142,15 +142,38 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
         fail!("fake-metadata has issued no credentials although a pull worked");
     };
     ctx.figure("rotated-to", rotated.access_key_id.clone());
-    // A successful ACR call after the first credentials expired can only be signed with newer
-    // ones; a call refused as expired means the implementation kept the old ones too long.
+    // The next ACR call after the rotation must be signed with newer credentials (fake-acr logs
+    // the signing AccessKeyId); a call refused as expired means the old ones were kept too long.
     let expiry = first.expiration;
     let wait = (expiry - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(12);
+    let rotated_at = chrono::Utc::now();
     let calls = ctx
         .until_token_calls(1, wait, "after the first STS credentials expired", |c| {
             c.succeeded() && c.at > expiry
         })
         .await?;
+    let stale: Vec<String> = ctx
+        .token_calls()
+        .await?
+        .into_iter()
+        .filter(|c| c.at > expiry && c.access_key_id.as_deref() == Some(&first.access_key_id))
+        .map(|c| format!("{} at {}", c.result, c.at.format("%H:%M:%S%.3f")))
+        .collect();
+    check!(
+        stale.is_empty(),
+        "ACR calls after the first STS credentials expired were still signed with their AccessKeyId: {stale:?}"
+    );
+    let signers: Vec<String> = ctx
+        .token_calls()
+        .await?
+        .into_iter()
+        .filter(|c| c.at > rotated_at)
+        .filter_map(|c| c.access_key_id)
+        .collect();
+    check!(
+        signers.iter().any(|k| *k != first.access_key_id),
+        "no ACR call since the rotation was signed with new credentials (signers: {signers:?})"
+    );
     let refused: Vec<String> = ctx
         .token_calls()
         .await?
@@ -201,11 +224,11 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
         ctx.until_pulls(ns, "default", EE_BJ, CONVERGE_DEADLINE)
             .await?;
     }
-    let initial = per_region(&ctx.token_calls().await?);
+    let initial = per_token(&ctx.token_calls().await?);
     for (region, n) in &initial {
         check!(
             *n <= 2,
-            "{n} GetAuthorizationToken calls to {region} to serve {} namespaces: calls scale with namespaces",
+            "{n} GetAuthorizationToken calls for {region} to serve {} namespaces: calls scale with namespaces",
             names.len()
         );
     }
@@ -215,12 +238,12 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
         ctx.check_alive().await?;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let window = per_region(&ctx.token_calls().await?[before..]);
+    let window = per_token(&ctx.token_calls().await?[before..]);
     let cycles = WINDOW.div_ceil(LIFETIME - THRESHOLD) as usize + 1;
     for (region, n) in &window {
         check!(
             *n <= cycles,
-            "{n} calls to {region} in {WINDOW} s (at most {cycles} refresh cycles) for {} namespaces",
+            "{n} calls for {region} in {WINDOW} s (at most {cycles} refresh cycles) for {} namespaces",
             names.len()
         );
     }
@@ -238,10 +261,12 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
     Ok(())
 }
 
-fn per_region(calls: &[crate::clouds::TokenCall]) -> BTreeMap<String, usize> {
+/// Calls per token: `region/instance` (Enterprise Edition) or `region/personal`.
+fn per_token(calls: &[crate::clouds::TokenCall]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for c in calls {
-        *m.entry(c.region.clone()).or_insert(0) += 1;
+        let instance = c.instance_id.as_deref().unwrap_or("personal");
+        *m.entry(format!("{}/{instance}", c.region)).or_insert(0) += 1;
     }
     m
 }
