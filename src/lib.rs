@@ -7,7 +7,10 @@
 //! The refresher (issue 6): `credentials` (RAM-role and AccessKey credentials), `acr` (the ACR
 //! OpenAPI client), `token_cache` (tokens renewed before expiry), `desired` (pure desired-state
 //! computation), `controller` (the kube-rs reconciler), `leader_election` (Lease), `metrics`
-//! (Prometheus text), `telemetry` (logs), `run` (the `run` subcommand).
+//! (Prometheus text), `telemetry` (logs), `run` (the `run` subcommand), `cloud_args` (the
+//! metadata/ACR flags `run` and the credential sources share).
+//! Credential-only sources: `credential_source` (`credential-helper` for docker,
+//! `kubelet-credential-provider` for kubelet).
 
 pub mod cli;
 pub mod config;
@@ -17,7 +20,9 @@ pub mod keyring;
 pub mod registry_domain;
 
 pub mod acr;
+pub mod cloud_args;
 pub mod controller;
+pub mod credential_source;
 pub mod credentials;
 pub mod desired;
 pub mod leader_election;

@@ -17,32 +17,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use clap::Args;
 
-use crate::acr::{AcrClient, AcrClientSettings, SignatureVersion};
+use crate::acr::AcrClient;
+use crate::cloud_args::{CloudArgs, duration};
 use crate::controller::{self, ConfigOutcome, ControllerParts, ControllerSettings};
-use crate::credentials::{
-    EcsMetadataClient, EcsMetadataSettings, SharedCredentials, StaticAccessKey, ecs_metadata,
-};
+use crate::credentials::{EcsMetadataClient, SharedCredentials, StaticAccessKey};
 use crate::desired::DEFAULT_SECRET_NAME;
 use crate::leader_election::{LeaderElector, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::telemetry::{self, LogFormat};
 use crate::token_cache::{FetchToken, RenewalPolicy, TokenCache};
-
-fn duration(text: &str) -> Result<Duration, String> {
-    crate::duration::parse(text).map_err(|e| e.to_string())
-}
-
-fn resolve_entry(text: &str) -> Result<(String, SocketAddr), String> {
-    let (host, address) = text.split_once('=').ok_or_else(|| {
-        format!("'{text}' is not HOST=ADDRESS (e.g. cr.cn-hangzhou.aliyuncs.com=127.0.0.1)")
-    })?;
-    let ip: std::net::IpAddr = address
-        .trim()
-        .parse()
-        .map_err(|e| format!("'{address}' in '{text}' is not an IP address: {e}"))?;
-    // reqwest keeps the URL's port; the port here is unused.
-    Ok((host.trim().to_owned(), SocketAddr::new(ip, 0)))
-}
 
 /// Settings of `acr-refresher run`.
 #[derive(Debug, Clone, Args)]
@@ -53,46 +36,13 @@ pub struct RunArgs {
     /// The node's region; read from ECS metadata (region-id) when not given.
     #[arg(long, env = "ACR_REFRESHER_REGION")]
     pub region: Option<String>,
-    /// ECS metadata endpoint.
-    #[arg(long, env = ecs_metadata::ENDPOINT_ENV, default_value = ecs_metadata::DEFAULT_ENDPOINT)]
-    pub metadata_endpoint: String,
-    /// RAM role name; discovered from the metadata server when not given.
-    #[arg(long, env = ecs_metadata::ROLE_ENV)]
-    pub metadata_role: Option<String>,
-    /// Require ECS metadata hardened mode (no plain-mode fallback).
-    #[arg(long, env = ecs_metadata::IMDSV1_DISABLED_ENV, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub imdsv1_disabled: bool,
-    /// Per-request timeout of metadata calls (Go duration).
-    #[arg(long, env = "ACR_REFRESHER_METADATA_TIMEOUT", default_value = "2s", value_parser = duration)]
-    pub metadata_timeout: Duration,
+    /// How to reach the metadata server and ACR.
+    #[command(flatten)]
+    pub cloud: CloudArgs,
     /// Use a static AccessKey from this Secret (NAMESPACE/NAME, keys access-key-id and
     /// access-key-secret) instead of the RAM role, e.g. kube-system/alibaba-addon-secret.
     #[arg(long, env = "ACR_REFRESHER_ACCESS_KEY_SECRET")]
     pub access_key_secret: Option<String>,
-    /// ACR OpenAPI endpoint template; {region} is replaced.
-    #[arg(long, env = "ACR_REFRESHER_ENDPOINT_TEMPLATE", default_value = crate::acr::client::DEFAULT_ENDPOINT_TEMPLATE)]
-    pub endpoint_template: String,
-    /// Extra PEM CA bundle trusted for ACR endpoints (for test CAs).
-    #[arg(long, env = "ACR_REFRESHER_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Send requests for HOST to ADDRESS (like curl --resolve; the URL's port is kept). Repeatable;
-    /// the environment variable takes a comma-separated list.
-    #[arg(long = "resolve", env = "ACR_REFRESHER_RESOLVE", value_delimiter = ',', value_parser = resolve_entry)]
-    pub resolve: Vec<(String, SocketAddr)>,
-    /// Request signature for ACR calls.
-    #[arg(
-        long,
-        env = "ACR_REFRESHER_SIGNATURE",
-        value_enum,
-        default_value = "v3"
-    )]
-    pub signature: SignatureVersion,
-    /// Per-request timeout of ACR calls (Go duration).
-    #[arg(long, env = "ACR_REFRESHER_ACR_TIMEOUT", default_value = "10s", value_parser = duration)]
-    pub acr_timeout: Duration,
-    /// Attempts per ACR call on 5xx, throttling and connection errors.
-    #[arg(long, env = "ACR_REFRESHER_ACR_ATTEMPTS", default_value_t = 4)]
-    pub acr_attempts: u32,
     /// Minimum time between two renewals of one token (bounds a threshold >= lifetime).
     #[arg(long, env = "ACR_REFRESHER_MIN_RENEWAL_INTERVAL", default_value = "10s", value_parser = duration)]
     pub min_renewal_interval: Duration,
@@ -282,13 +232,7 @@ pub async fn run(
         }
     });
 
-    let metadata = Arc::new(EcsMetadataClient::new(EcsMetadataSettings {
-        endpoint: args.metadata_endpoint.clone(),
-        role: args.metadata_role.clone(),
-        imdsv1_disabled: args.imdsv1_disabled,
-        timeout: args.metadata_timeout,
-        ..Default::default()
-    })?);
+    let metadata = Arc::new(EcsMetadataClient::new(args.cloud.metadata_settings())?);
     let credentials: SharedCredentials = match &args.access_key_secret {
         Some(reference) => {
             let (namespace, name) = reference
@@ -312,18 +256,7 @@ pub async fn run(
     };
     tracing::info!(region = %node_region, "node region");
 
-    let acr = AcrClient::new(
-        AcrClientSettings {
-            endpoint_template: args.endpoint_template.clone(),
-            signature: args.signature,
-            timeout: args.acr_timeout,
-            attempts: args.acr_attempts,
-            extra_ca_file: args.ca_file.clone(),
-            resolve: args.resolve.clone(),
-            ..Default::default()
-        },
-        credentials,
-    )?;
+    let acr = AcrClient::new(args.cloud.acr_settings(), credentials)?;
     let fetch_client = acr.clone();
     let fetch_metrics = metrics.clone();
     let fetch: FetchToken = Arc::new(move |key| {

@@ -1,0 +1,188 @@
+//! Credential-only sources: the refresher's token logic (RAM-role STS from ECS metadata,
+//! `GetAuthorizationToken`, `ListInstance`) answering one question per process.
+//!
+//! Modules: `docker_helper` (`acr-refresher credential-helper get|store|erase|list`, the
+//! docker-credential-helpers protocol), `kubelet_provider` (`acr-refresher
+//! kubelet-credential-provider`, the kubelet CredentialProvider exec-plugin protocol).
+//! Neither keeps a cache of its own: kubelet caches a provider's answers by `cacheKeyType` and
+//! `cacheDuration`; docker asks its helper on every pull.
+
+pub mod docker_helper;
+pub mod kubelet_provider;
+
+use std::sync::Arc;
+
+use crate::acr::client::AcrClientError;
+use crate::acr::{AcrClient, AcrError, Edition, RegistryToken, TokenKey};
+use crate::cloud_args::CloudArgs;
+use crate::credentials::{CredentialsError, EcsMetadataClient};
+use crate::registry_domain::RegistryDomain;
+
+/// Why a credential source could not produce a token; never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The metadata client could not be set up.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The ACR client could not be set up (CA file, endpoint template).
+    #[error(transparent)]
+    AcrClient(#[from] AcrClientError),
+    /// An ACR call failed.
+    #[error("{host}: {source}")]
+    Acr {
+        /// The registry host asked about.
+        host: String,
+        /// The failure.
+        source: Box<AcrError>,
+    },
+    /// The host names an Enterprise Edition instance that `ListInstance` does not list.
+    #[error(
+        "{host}: no Enterprise Edition instance named '{name}' in region {region} \
+         (ListInstance lists: {listed})"
+    )]
+    InstanceNotFound {
+        /// The registry host asked about.
+        host: String,
+        /// The instance name from the host.
+        name: String,
+        /// The region from the host.
+        region: String,
+        /// The instance names that region has, comma-separated (or `none`).
+        listed: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The registry host of a docker server URL (`https://host[:443]/v2/…`, `host`), lower-case
+/// and without scheme, path or the default port; `None` when nothing is left.
+pub fn server_host(server_url: &str) -> Option<String> {
+    let text = server_url.trim();
+    let text = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .unwrap_or(text);
+    let host = text.split('/').next().unwrap_or_default();
+    let host = host.strip_suffix(":443").unwrap_or(host);
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// The ACR registry domain a host (no scheme or path) names; `None` for any other host,
+/// including an ACR host with a port (ACR registries listen on 443 only).
+pub fn acr_domain(host: &str) -> Option<RegistryDomain> {
+    RegistryDomain::parse(host).ok()
+}
+
+/// Temporary registry credentials for ACR hosts, signed with the node's RAM role.
+pub struct RegistryTokens {
+    acr: AcrClient,
+}
+
+impl RegistryTokens {
+    /// A source reaching the metadata server and ACR as `cloud` says.
+    pub fn new(cloud: &CloudArgs) -> Result<Self, SourceError> {
+        // Library callers do not go through main.rs: pick the TLS provider here too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let metadata = Arc::new(EcsMetadataClient::new(cloud.metadata_settings())?);
+        let acr = AcrClient::new(cloud.acr_settings(), metadata)?;
+        Ok(Self { acr })
+    }
+
+    /// The token a registry domain needs: Personal Edition of its region, or the Enterprise
+    /// Edition instance `ListInstance` finds by name in its region.
+    pub async fn token_key(&self, domain: &RegistryDomain) -> Result<TokenKey, SourceError> {
+        let host = domain.host();
+        match (domain.edition, &domain.instance_name) {
+            (Edition::Enterprise, Some(name)) => {
+                let instances =
+                    self.acr
+                        .list_instances(&domain.region)
+                        .await
+                        .map_err(|source| SourceError::Acr {
+                            host: host.clone(),
+                            source: Box::new(source),
+                        })?;
+                match instances.iter().find(|i| i.instance_name == *name) {
+                    Some(instance) => Ok(TokenKey::enterprise(
+                        domain.region.clone(),
+                        instance.instance_id.clone(),
+                    )),
+                    None => {
+                        let names: Vec<&str> =
+                            instances.iter().map(|i| i.instance_name.as_str()).collect();
+                        Err(SourceError::InstanceNotFound {
+                            host,
+                            name: name.clone(),
+                            region: domain.region.clone(),
+                            listed: if names.is_empty() {
+                                "none".into()
+                            } else {
+                                names.join(", ")
+                            },
+                        })
+                    }
+                }
+            }
+            _ => Ok(TokenKey::personal(domain.region.clone())),
+        }
+    }
+
+    /// A fresh temporary token for `domain`.
+    pub async fn token(&self, domain: &RegistryDomain) -> Result<RegistryToken, SourceError> {
+        let key = self.token_key(domain).await?;
+        self.acr
+            .get_authorization_token(&key)
+            .await
+            .map_err(|source| SourceError::Acr {
+                host: domain.host(),
+                source: Box::new(source),
+            })
+    }
+}
+
+/// Runs `future` to completion on a runtime for one short-lived question.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, SourceError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(SourceError::Runtime)?;
+    Ok(runtime.block_on(future))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_reduce_to_hosts() {
+        for (url, host) in [
+            (
+                "registry.cn-hangzhou.aliyuncs.com",
+                "registry.cn-hangzhou.aliyuncs.com",
+            ),
+            (
+                "https://registry.cn-hangzhou.aliyuncs.com/v2/\n",
+                "registry.cn-hangzhou.aliyuncs.com",
+            ),
+            (
+                "https://Demo-Registry.cn-beijing.cr.aliyuncs.com:443",
+                "demo-registry.cn-beijing.cr.aliyuncs.com",
+            ),
+            ("localhost:5000", "localhost:5000"),
+        ] {
+            assert_eq!(server_host(url).as_deref(), Some(host), "{url}");
+        }
+        assert_eq!(server_host("  "), None);
+        assert_eq!(server_host("https://"), None);
+    }
+
+    #[test]
+    fn only_acr_hosts_without_ports_are_acr_domains() {
+        assert!(acr_domain("registry.cn-hangzhou.aliyuncs.com").is_some());
+        assert!(acr_domain("demo-hz-registry-vpc.cn-hangzhou.cr.aliyuncs.com").is_some());
+        assert!(acr_domain("registry.cn-hangzhou.aliyuncs.com:5000").is_none());
+        assert!(acr_domain("docker.io").is_none());
+        assert!(acr_domain("cr.cn-hangzhou.aliyuncs.com").is_none());
+    }
+}
