@@ -271,27 +271,7 @@ impl PullProbe {
         image: &str,
     ) -> Result<ProbeOutcome, ProbeError> {
         let pods: Api<Pod> = Api::namespaced(self.kube.clone(), namespace);
-        let pod = Pod {
-            metadata: ObjectMeta {
-                generate_name: Some("pull-probe-".into()),
-                labels: Some(BTreeMap::from([(
-                    SUITE_LABEL.to_string(),
-                    "pull-probe".to_string(),
-                )])),
-                ..Default::default()
-            },
-            spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "probe".into(),
-                    image: Some(image.to_string()),
-                    ..Default::default()
-                }],
-                service_account_name: Some(service_account.to_string()),
-                automount_service_account_token: Some(false),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let pod = probe_pod("pull-probe", service_account, image);
         let created = pods
             .create(&PostParams::default(), &pod)
             .await
@@ -354,30 +334,12 @@ impl PullProbe {
         image: &str,
     ) -> Result<KubeletVerdict, ProbeError> {
         let pods: Api<Pod> = Api::namespaced(self.kube.clone(), namespace);
-        let pod = Pod {
-            metadata: ObjectMeta {
-                generate_name: Some("kubelet-probe-".into()),
-                labels: Some(BTreeMap::from([(
-                    SUITE_LABEL.to_string(),
-                    "kubelet-probe".to_string(),
-                )])),
-                ..Default::default()
-            },
-            spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "probe".into(),
-                    image: Some(image.to_string()),
-                    image_pull_policy: Some("Always".into()),
-                    ..Default::default()
-                }],
-                service_account_name: Some(service_account.to_string()),
-                automount_service_account_token: Some(false),
-                restart_policy: Some("Never".into()),
-                termination_grace_period_seconds: Some(0),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let mut pod = probe_pod("kubelet-probe", service_account, image);
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.containers[0].image_pull_policy = Some("Always".into());
+            spec.restart_policy = Some("Never".into());
+            spec.termination_grace_period_seconds = Some(0);
+        }
         let created = pods
             .create(&PostParams::default(), &pod)
             .await
@@ -496,6 +458,32 @@ impl PullProbe {
             .await
             .map_err(|e| format!("blob: {}", short(&e.to_string())))?;
         Ok(())
+    }
+}
+
+/// A Pod named `<kind>-…`, labelled as the suite's, running `image` under `service_account`
+/// without a token.
+fn probe_pod(kind: &str, service_account: &str, image: &str) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{kind}-")),
+            labels: Some(BTreeMap::from([(
+                SUITE_LABEL.to_string(),
+                kind.to_string(),
+            )])),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "probe".into(),
+                image: Some(image.to_string()),
+                ..Default::default()
+            }],
+            service_account_name: Some(service_account.to_string()),
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
