@@ -1,0 +1,322 @@
+//! The credential-only subcommands as docker and kubelet run them: the built binary, one
+//! process per question, against fake-metadata and fake-acr in-process (the conformance
+//! suite's `Clouds`: fresh account secret, CA file, host-routing proxy). Tokens are judged by
+//! pulling a private image with them (the suite's OCI pull probe).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use acr_conformance::clouds::{Clouds, FakesSource, default_plan};
+use acr_conformance::probe::{Credential, PullProbe};
+use acr_conformance::scenarios::images::{EE_HZ, EE_HZ_ID, PE_HZ, PE_HZ_VPC};
+use tokio::io::AsyncWriteExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_acr-refresher");
+const NOT_FOUND: &str = "credentials not found in native keychain";
+
+struct World {
+    clouds: Clouds,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(token_lifetime_secs: u64) -> World {
+    // Several rustls providers are compiled into the test binary: pick one for the probe.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut acr, metadata) = default_plan("cn-hangzhou");
+    acr.token_lifetime_secs = token_lifetime_secs;
+    let clouds = Clouds::start(&FakesSource::InProcess, acr, metadata, dir.path())
+        .await
+        .expect("fakes start");
+    World { clouds, _dir: dir }
+}
+
+impl World {
+    /// `acr-refresher <subcommand> <flags pointing at the fakes> <tail…>`.
+    fn argv(&self, subcommand: &str, tail: &[&str]) -> Vec<String> {
+        let port = self
+            .clouds
+            .acr_address()
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .to_owned();
+        let resolve: Vec<String> = self
+            .clouds
+            .acr_hosts()
+            .iter()
+            .map(|h| format!("{h}=127.0.0.1"))
+            .collect();
+        let mut argv = vec![
+            subcommand.to_owned(),
+            "--metadata-endpoint".into(),
+            self.clouds.metadata_url(),
+            "--ca-file".into(),
+            self.clouds.ca_file().display().to_string(),
+            "--endpoint-template".into(),
+            format!("https://cr.{{region}}.aliyuncs.com:{port}"),
+            "--resolve".into(),
+            resolve.join(","),
+        ];
+        argv.extend(tail.iter().map(|s| s.to_string()));
+        argv
+    }
+
+    /// Does `image` pull with exactly this credential?
+    async fn pulls(&self, image: &str, username: &str, password: &str) -> bool {
+        // The probe's pull needs no cluster; its Kubernetes client is never used here.
+        let kube = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+            .unwrap();
+        let probe = PullProbe::new(kube, self.clouds.registry_access());
+        let credential = Credential {
+            key: acr_conformance::adapter::registry_host(image),
+            username: username.into(),
+            password: password.into(),
+        };
+        probe
+            .credentials(image, vec![credential])
+            .await
+            .unwrap()
+            .pulled_with_credentials()
+    }
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run_program(program: &Path, argv: &[String], stdin: &str) -> Output {
+    let mut child = tokio::process::Command::new(program)
+        .args(argv)
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("answers within 30 s")
+        .unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+async fn run(argv: &[String], stdin: &str) -> Output {
+    run_program(Path::new(BIN), argv, stdin).await
+}
+
+#[derive(serde::Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "ServerURL")]
+    server_url: String,
+    #[serde(rename = "Username")]
+    username: String,
+    #[serde(rename = "Secret")]
+    secret: String,
+}
+
+fn helper_answer(out: &Output) -> HelperAnswer {
+    assert_eq!(
+        out.code, 0,
+        "stdout {:?} stderr {:?}",
+        out.stdout, out.stderr
+    );
+    let answer: HelperAnswer = serde_json::from_str(&out.stdout).expect("get answer is JSON");
+    assert!(!answer.username.is_empty() && !answer.secret.is_empty());
+    assert!(
+        !out.stderr.contains(&answer.secret),
+        "the secret reached stderr"
+    );
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_get_for_a_personal_edition_host_prints_a_token_that_pulls() {
+    let w = world(3600).await;
+    let argv = w.argv("credential-helper", &["get"]);
+    let answer = helper_answer(&run(&argv, "registry.cn-hangzhou.aliyuncs.com\n").await);
+    assert_eq!(answer.server_url, "registry.cn-hangzhou.aliyuncs.com");
+    assert!(w.pulls(PE_HZ, &answer.username, &answer.secret).await);
+    // Docker may send a URL: the VPC host's token is the same region's Personal Edition token.
+    let answer =
+        helper_answer(&run(&argv, "https://registry-vpc.cn-hangzhou.aliyuncs.com/v2/").await);
+    assert_eq!(
+        answer.server_url,
+        "https://registry-vpc.cn-hangzhou.aliyuncs.com/v2/"
+    );
+    assert!(w.pulls(PE_HZ_VPC, &answer.username, &answer.secret).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_get_for_an_enterprise_host_resolves_the_instance_by_name() {
+    let w = world(3600).await;
+    let argv = w.argv("credential-helper", &["get"]);
+    let answer = helper_answer(&run(&argv, "demo-hz-registry.cn-hangzhou.cr.aliyuncs.com").await);
+    assert!(w.pulls(EE_HZ, &answer.username, &answer.secret).await);
+    let calls = w.clouds.token_calls().await.unwrap();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.succeeded() && c.instance_id.as_deref() == Some(EE_HZ_ID)),
+        "no token call for {EE_HZ_ID}: {calls:?}"
+    );
+
+    // An instance name the region does not have: an error naming host, name and region.
+    let out = run(&argv, "nope-registry.cn-hangzhou.cr.aliyuncs.com").await;
+    assert_eq!(out.code, 1, "{out:?}", out = out.stdout);
+    for text in [&out.stdout, &out.stderr] {
+        assert!(
+            text.contains("no Enterprise Edition instance named 'nope' in region cn-hangzhou"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_answers_not_found_for_other_hosts_and_is_read_only() {
+    let w = world(3600).await;
+    for server in [
+        "https://index.docker.io/v1/",
+        "quay.io",
+        "registry.cn-hangzhou.aliyuncs.com:5000",
+    ] {
+        let out = run(&w.argv("credential-helper", &["get"]), server).await;
+        assert_eq!((out.code, out.stdout.trim()), (1, NOT_FOUND), "{server}");
+        assert!(
+            out.stderr.contains("is not an ACR registry host"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(w.clouds.token_calls().await.unwrap().is_empty());
+
+    let out = run(
+        &w.argv("credential-helper", &["store"]),
+        r#"{"ServerURL":"registry.cn-hangzhou.aliyuncs.com","Username":"u","Secret":"s3cr3t"}"#,
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("read-only"), "{}", out.stdout);
+    assert!(!format!("{}{}", out.stdout, out.stderr).contains("s3cr3t"));
+    let out = run(
+        &w.argv("credential-helper", &["erase"]),
+        "registry.cn-hangzhou.aliyuncs.com",
+    )
+    .await;
+    assert_eq!(out.code, 0);
+    let out = run(&w.argv("credential-helper", &["list"]), "").await;
+    assert_eq!((out.code, out.stdout.trim()), (0, "{}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_as_docker_credential_acr_it_speaks_the_helper_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("docker-credential-acr");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let out = run_program(&link, &["get".to_string()], "docker.io").await;
+    assert_eq!((out.code, out.stdout.trim()), (1, NOT_FOUND));
+    let out = run_program(&link, &["list".to_string()], "").await;
+    assert_eq!((out.code, out.stdout.trim()), (0, "{}"));
+}
+
+fn request(image: &str) -> String {
+    serde_json::json!({
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+        "kind": "CredentialProviderRequest",
+        "image": image,
+    })
+    .to_string()
+}
+
+/// Whole seconds of a Go duration as this plugin writes them (`45m0s`, `1m30s`, `12s`, `0s`).
+fn go_seconds(text: &str) -> u64 {
+    acr_refresher::duration::parse(text)
+        .unwrap_or_else(|e| panic!("cacheDuration {text:?}: {e}"))
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelet_plugin_answers_registry_auth_with_a_cache_duration_before_the_threshold() {
+    let w = world(120).await;
+    let argv = w.argv(
+        "kubelet-credential-provider",
+        &["--expiring-threshold", "30s"],
+    );
+    let out = run(&argv, &request(EE_HZ)).await;
+    assert_eq!(out.code, 0, "stderr {}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["apiVersion"], "credentialprovider.kubelet.k8s.io/v1");
+    assert_eq!(v["kind"], "CredentialProviderResponse");
+    assert_eq!(v["cacheKeyType"], "Registry");
+    // Lifetime 120 s minus threshold 30 s, less the time the call took.
+    let ttl = go_seconds(v["cacheDuration"].as_str().unwrap());
+    assert!((80..=90).contains(&ttl), "cacheDuration {ttl} s");
+    let auth = v["auth"].as_object().unwrap();
+    let host = "demo-hz-registry.cn-hangzhou.cr.aliyuncs.com";
+    assert_eq!(auth.keys().collect::<Vec<_>>(), vec![host]);
+    let (user, password) = (
+        auth[host]["username"].as_str().unwrap(),
+        auth[host]["password"].as_str().unwrap(),
+    );
+    assert!(!out.stderr.contains(password));
+    assert!(w.pulls(EE_HZ, user, password).await);
+
+    // The default threshold (15m, the refresher's) exceeds the lifetime: kubelet must not cache.
+    let out = run(&w.argv("kubelet-credential-provider", &[]), &request(PE_HZ)).await;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["cacheDuration"], "0s");
+    assert!(v["auth"]["registry.cn-hangzhou.aliyuncs.com"]["password"].is_string());
+
+    // Not ACR: an empty auth map, and no ACR call for it.
+    let before = w.clouds.token_calls().await.unwrap().len();
+    let out = run(&argv, &request("nginx:1.27")).await;
+    assert_eq!(out.code, 0, "stderr {}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["auth"], serde_json::json!({}));
+    assert_eq!(w.clouds.token_calls().await.unwrap().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelet_plugin_refuses_malformed_requests_with_a_clear_message() {
+    let w = world(3600).await;
+    let argv = w.argv("kubelet-credential-provider", &[]);
+    for (stdin, expected) in [
+        ("{\"image\":", "stdin is not a CredentialProviderRequest"),
+        (
+            r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v2","kind":"CredentialProviderRequest","image":"x"}"#,
+            "apiVersion \"credentialprovider.kubelet.k8s.io/v2\" is not one of",
+        ),
+        (
+            r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest"}"#,
+            "the request names no image",
+        ),
+        (
+            &request("registry.cn-hangzhou.aliyuncs.com/Demo/App"),
+            "image \"registry.cn-hangzhou.aliyuncs.com/Demo/App\"",
+        ),
+    ] {
+        let out = run(&argv, stdin).await;
+        assert_eq!(out.code, 1, "{stdin}");
+        assert!(out.stdout.is_empty(), "{stdin}: stdout {}", out.stdout);
+        assert!(
+            out.stderr
+                .starts_with("acr-refresher kubelet-credential-provider: ")
+                && out.stderr.contains(expected),
+            "{stdin}: {}",
+            out.stderr
+        );
+    }
+}
