@@ -44,7 +44,13 @@ async fn scenarios_pass_against_the_fake_images_driven_through_published_ports()
     );
     let metadata = Container::start(
         engine,
-        &["-p", "127.0.0.1::8080", "-p", "127.0.0.1::8081", &metadata_image],
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "-p",
+            "127.0.0.1::8081",
+            &metadata_image,
+        ],
     );
     let acr_address = SocketAddr::from(([127, 0, 0, 1], acr.port("8443/tcp")));
     let options = RunOptions {
