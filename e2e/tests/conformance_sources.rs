@@ -1,0 +1,116 @@
+//! The reference refresher's credential-only subcommands judged by the suite's source-level
+//! scenarios (MR, CR, TR): `acr-refresher credential-helper` through the
+//! `docker-credential-helper` adapter and `acr-refresher kubelet-credential-provider` through the
+//! `kubelet-credential-provider` adapter (mode local). Reports go to
+//! `target/conformance/cargo-test/sources-<adapter>/`.
+//!
+//! Not applicable to a credential source (only a process that writes Secrets can show them):
+//! MR5 (domains narrowing is an `acr-registry-info` setting), TR3 (STS rotation observed through
+//! one long-running process), TR4 (calls counted across namespaces).
+//!
+//! The docker helper fails TR1 and TR2, as any helper without a token cache of its own must:
+//! docker runs `get` for every pull and caches nothing, so every probe (one every ~0.2 s) mints
+//! a new token — TR1 sees the credential replaced long before L−T, TR2 counts far more than one
+//! GetAuthorizationToken per second. kubelet does cache plugin answers (`cacheDuration`), so the
+//! plugin passes both; its `--expiring-threshold` is set to TR1's 8 s because a credential source
+//! cannot read the ConfigMap where the scenarios put the threshold.
+
+use acr_conformance::adapter::{AdapterKind, reference_refresher};
+use acr_conformance::report::{Report, Verdict};
+use acr_conformance::runner::{RunOptions, run};
+
+/// One run at a time across the tests of this binary (2 cores; the scenarios measure time).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const SCENARIOS: &str = "MR,CR,TR";
+const NOT_APPLICABLE: &[&str] = &["MR5", "TR3", "TR4"];
+
+/// The command line the suite runs, pointing the subcommand at the scenario's fakes.
+async fn command(subcommand: &str, extra: &[&str]) -> Vec<String> {
+    let binary = reference_refresher()
+        .await
+        .expect("the reference refresher builds");
+    let mut command = vec![
+        binary.to_string_lossy().into_owned(),
+        subcommand.to_owned(),
+        "--metadata-endpoint".into(),
+        "{metadata}".into(),
+        "--ca-file".into(),
+        "{ca}".into(),
+        "--endpoint-template".into(),
+        "https://cr.{region}.aliyuncs.com:{acr_port}".into(),
+        "--resolve".into(),
+        "{acr_resolve}".into(),
+    ];
+    command.extend(extra.iter().map(|s| s.to_string()));
+    command
+}
+
+async fn judge(implementation: AdapterKind, command: Vec<String>) -> (Report, std::path::PathBuf) {
+    let report_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/conformance/cargo-test")
+        .join(format!("sources-{}", implementation.name()));
+    let options = RunOptions {
+        implementation,
+        command,
+        scenarios: SCENARIOS.into(),
+        report_dir: report_dir.clone(),
+        quiet: true,
+        ..RunOptions::default()
+    };
+    let report = run(&options)
+        .await
+        .unwrap_or_else(|e| panic!("{} could not run: {e}", implementation.name()));
+    (report, report_dir)
+}
+
+fn assert_verdicts(report: &Report, dir: &std::path::Path, passed: &[&str], failed: &[&str]) {
+    let context = format!("report in {}:\n{}", dir.display(), report.markdown());
+    assert_eq!(
+        report.ids_with(Verdict::Passed),
+        passed,
+        "passed; {context}"
+    );
+    assert_eq!(
+        report.ids_with(Verdict::Failed),
+        failed,
+        "failed; {context}"
+    );
+    assert_eq!(
+        report.ids_with(Verdict::NotApplicable),
+        NOT_APPLICABLE,
+        "n/a; {context}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_credential_helper_passes_the_source_scenarios_but_the_cached_refresh_ones() {
+    let _serial = SERIAL.lock().await;
+    let command = command("credential-helper", &[]).await;
+    let (report, dir) = judge(AdapterKind::DockerCredentialHelper, command).await;
+    assert_verdicts(
+        &report,
+        &dir,
+        &["MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3"],
+        &["TR1", "TR2"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelet_credential_provider_passes_every_source_scenario() {
+    let _serial = SERIAL.lock().await;
+    let command = command(
+        "kubelet-credential-provider",
+        &["--expiring-threshold", "8s"],
+    )
+    .await;
+    let (report, dir) = judge(AdapterKind::KubeletCredentialProvider, command).await;
+    assert_verdicts(
+        &report,
+        &dir,
+        &[
+            "MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3", "TR1", "TR2",
+        ],
+        &[],
+    );
+}
