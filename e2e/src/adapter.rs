@@ -11,7 +11,9 @@
 //! Every command gets the environment of override mode (metadata endpoint, CA bundle; for the
 //! short-lived credential sources also `HTTPS_PROXY`) and may use placeholders: `{kubeconfig}`,
 //! `{metadata}`, `{acr}` (fake-acr's `ip:port`), `{acr_port}`, `{acr_resolve}` (`host=ip,…` for
-//! every Alibaba host name fake-acr serves), `{ca}`, `{proxy}`, `{node_region}`.
+//! every Alibaba host name fake-acr serves), `{ca}`, `{proxy}`, `{node_region}`, and for
+//! credential sources, which cannot read the ConfigMap, `{expiring_threshold}` (the scenario's
+//! `expiring-threshold`, `15m` when it sets none).
 //! Long-running processes get no `HTTPS_PROXY` in their environment: Kubernetes clients honour
 //! it for the API server too (kube-rs even refuses to start without its proxy feature).
 
@@ -79,8 +81,12 @@ pub struct Endpoints {
     pub proxy: String,
     /// The node's region (what fake-metadata reports).
     pub region: String,
-    /// File that receives the implementation's stdout and stderr.
+    /// File that receives the implementation's stdout and stderr (credential sources: stderr,
+    /// appended call after call).
     pub log_file: PathBuf,
+    /// The scenario's `expiring-threshold` (what the ConfigMap would say; `15m` when the
+    /// scenario sets none), for credential sources that cannot read the ConfigMap.
+    pub expiring_threshold: String,
 }
 
 impl Endpoints {
@@ -95,6 +101,7 @@ impl Endpoints {
             .replace("{ca}", &self.ca_file.to_string_lossy())
             .replace("{proxy}", &self.proxy)
             .replace("{node_region}", &self.region)
+            .replace("{expiring_threshold}", &self.expiring_threshold)
     }
 
     /// The override-mode environment every implementation process gets.
@@ -276,6 +283,19 @@ impl RunningProcess {
     }
 }
 
+impl CredentialSource {
+    /// The scenario's implementation log, opened for appending (a call's stderr); nowhere if it
+    /// cannot be opened.
+    fn stderr_log(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.endpoints.log_file)
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
+    }
+}
+
 /// How long one credential-source call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -307,7 +327,7 @@ impl CredentialSource {
         cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(self.stderr_log())
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|source| AdapterError::Spawn {
             kind,
@@ -601,6 +621,7 @@ mod tests {
             proxy: "http://127.0.0.1:3".into(),
             region: "cn-hangzhou".into(),
             log_file: "/log".into(),
+            expiring_threshold: "15m".into(),
         };
         assert_eq!(e.expand("--kubeconfig={kubeconfig}"), "--kubeconfig=/k");
         assert_eq!(
@@ -628,6 +649,7 @@ mod tests {
             proxy: "http://127.0.0.1:3".into(),
             region: "cn-hangzhou".into(),
             log_file: dir.join("log"),
+            expiring_threshold: "15m".into(),
         }
     }
 

@@ -24,7 +24,8 @@ pub struct RunOptions {
     #[arg(long, value_enum, default_value = "process")]
     pub implementation: AdapterKind,
     /// Its command line (one argument per value, or one quoted string split on spaces).
-    /// Placeholders: {kubeconfig} {metadata} {acr} {acr_port} {acr_resolve} {ca} {proxy} {node_region}.
+    /// Placeholders: {kubeconfig} {metadata} {acr} {acr_port} {acr_resolve} {ca} {proxy} {node_region}
+    /// {expiring_threshold} (the scenario's, for credential sources).
     /// Default for `process`: the reference refresher.
     #[arg(long, num_args = 1.., allow_hyphen_values = true)]
     pub command: Vec<String>,

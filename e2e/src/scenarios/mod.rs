@@ -189,6 +189,8 @@ pub struct Ctx<'e> {
     figures: Vec<Figure>,
     /// Probe Pods a real kubelet judged (probe mode `kubelet`).
     kubelet_pulls: usize,
+    /// The `expiring-threshold` last configured, for credential sources.
+    expiring_threshold: Option<String>,
     /// When the scenario started (Events older than this are ignored).
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
@@ -218,6 +220,7 @@ impl<'e> Ctx<'e> {
             source: None,
             figures: Vec::new(),
             kubelet_pulls: 0,
+            expiring_threshold: None,
             started_at: chrono::Utc::now(),
         }
     }
@@ -277,8 +280,13 @@ impl<'e> Ctx<'e> {
     }
 
     /// Writes the helper's ConfigMap with exactly these keys. Credential-only implementations
-    /// cannot read it, so for them this does nothing (scenarios gate config-only checks).
-    pub async fn configure(&self, data: &[(&str, &str)]) -> Outcome {
+    /// cannot read it: for them only `expiring-threshold` is kept, for the `{expiring_threshold}`
+    /// placeholder of their command (scenarios gate config-only checks).
+    pub async fn configure(&mut self, data: &[(&str, &str)]) -> Outcome {
+        self.expiring_threshold = data
+            .iter()
+            .find(|(k, _)| *k == "expiring-threshold")
+            .map(|(_, v)| v.to_string());
         if !self.is_cluster_level() {
             return Ok(());
         }
@@ -351,6 +359,10 @@ impl<'e> Ctx<'e> {
             proxy: clouds.proxy_url(),
             region: NODE_REGION.to_string(),
             log_file: self.log_file(),
+            expiring_threshold: self
+                .expiring_threshold
+                .clone()
+                .unwrap_or_else(|| "15m".to_string()),
         })
     }
 
