@@ -1,22 +1,31 @@
 //! `acr-refresher credential-helper ACTION`: the docker-credential-helpers protocol
 //! (installed as `docker-credential-acr`, docker runs `docker-credential-acr get`).
 //!
-//! - `get`: server URL on stdin; for an ACR host a fresh temporary token as
+//! - `get`: server URL on stdin; for an ACR host a temporary token as
 //!   `{"ServerURL","Username","Secret"}` on stdout (exit 0); for any other host the protocol's
 //!   `credentials not found in native keychain` on stdout (exit 1), so docker pulls anonymously.
-//! - `store`: refused (exit 1): the credentials are temporary and fetched on every `get`, so
-//!   what `docker login` would store could never be used.
-//! - `erase`: nothing is stored, so nothing to erase (exit 0); `list`: `{}` (exit 0).
+//!   Docker runs `get` for every pull, so tokens are kept in a cache file (`token_file`) and
+//!   renewed as `acr-refresher run` renews them: once less than `--expiring-threshold` of the
+//!   lifetime is left, but never sooner than `--min-renewal-interval` after the last fetch. When
+//!   a renewal fails, a cached token that has not expired is still answered.
+//! - `store`: refused (exit 1): the credentials are temporary and fetched by `get`, so what
+//!   `docker login` would store could never be used.
+//! - `erase`: nothing docker stored, so nothing to erase (exit 0); `list`: `{}` (exit 0).
 //!
 //! Errors go to stdout as the protocol wants (docker shows them) and, with the input named, to
-//! stderr. The secret appears on stdout in a `get` answer and nowhere else.
+//! stderr. The secret appears on stdout in a `get` answer, in the 0600 cache file, and nowhere
+//! else.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
+use chrono::Utc;
 use clap::{Args, Subcommand};
 
-use super::{RegistryTokens, acr_domain, block_on, server_host};
+use super::token_file::{CACHE_DIR_ENV, CachedToken, TokenFile, TokenQuery, default_dir};
+use super::{RegistryTokens, RenewalArgs, acr_domain, block_on, server_host};
 use crate::cloud_args::CloudArgs;
+use crate::registry_domain::RegistryDomain;
 
 /// The protocol's "no credentials for this server" answer.
 pub const NOT_FOUND: &str = "credentials not found in native keychain";
@@ -33,6 +42,16 @@ pub struct CredentialHelperArgs {
     /// How to reach the metadata server and ACR.
     #[command(flatten)]
     pub cloud: CloudArgs,
+    /// When a cached token is renewed.
+    #[command(flatten)]
+    pub renewal: RenewalArgs,
+    /// Directory of the token cache file (created 0700; the file is 0600); default
+    /// $XDG_CACHE_HOME/acr-credential-helper or ~/.cache/acr-credential-helper.
+    #[arg(long, env = CACHE_DIR_ENV)]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep no token cache: every get fetches a new token.
+    #[arg(long)]
+    pub no_cache: bool,
     /// The protocol action docker asks for.
     #[command(subcommand)]
     pub action: HelperAction,
@@ -43,7 +62,7 @@ pub struct CredentialHelperArgs {
 pub enum HelperAction {
     /// Print temporary credentials for the server URL on stdin.
     Get,
-    /// Refused: ACR credentials are temporary and fetched on every get.
+    /// Refused: ACR credentials are temporary and fetched by get.
     Store,
     /// Nothing is stored: succeeds without doing anything.
     Erase,
@@ -80,12 +99,12 @@ pub fn main(
         return fail(out, err, &message, &message);
     }
     match args.action {
-        HelperAction::Get => get(&args.cloud, text.trim(), out, err),
+        HelperAction::Get => get(&args, text.trim(), out, err),
         HelperAction::Store => fail(
             out,
             err,
             "acr-refresher credential-helper is read-only: ACR credentials are temporary and \
-             fetched on every get; store is not supported",
+             fetched by get; store is not supported",
             "store refused: read-only helper",
         ),
         HelperAction::Erase | HelperAction::Version | HelperAction::List => {
@@ -105,7 +124,12 @@ pub fn main(
     }
 }
 
-fn get(cloud: &CloudArgs, server_url: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+fn get(
+    args: &CredentialHelperArgs,
+    server_url: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let Some(host) = server_host(server_url) else {
         return fail(out, err, MISSING_SERVER_URL, "get: no server URL on stdin");
     };
@@ -119,31 +143,113 @@ fn get(cloud: &CloudArgs, server_url: &str, out: &mut dyn Write, err: &mut dyn W
         let _ = writeln!(out, "{NOT_FOUND}");
         return EXIT_FAILED;
     };
-    let result = block_on(async {
-        let tokens = RegistryTokens::new(cloud)?;
-        tokens.token(&domain).await
-    })
-    .and_then(|r| r);
-    match result {
-        Ok(token) => {
-            let answer = GetAnswer {
-                server_url,
-                username: &token.username,
-                secret: &token.password,
-            };
-            match serde_json::to_string(&answer) {
-                Ok(json) => {
-                    let _ = writeln!(out, "{json}");
-                    EXIT_OK
-                }
-                Err(e) => fail(out, err, &e.to_string(), &e.to_string()),
+    let cache = token_file(args, err);
+    let query = TokenQuery::new(&args.cloud, &domain);
+    let cached = cache.as_ref().and_then(|cache| match cache.load() {
+        Ok(contents) => contents.find(&query).cloned(),
+        Err(e) => {
+            note(err, &e.to_string());
+            None
+        }
+    });
+    let renewal = &args.renewal;
+    if let Some(token) = &cached
+        && token.serves(
+            Utc::now(),
+            renewal.expiring_threshold,
+            renewal.min_renewal_interval,
+        )
+    {
+        return answer(out, err, server_url, &token.username, &token.password);
+    }
+    match fetch(&args.cloud, &domain) {
+        Ok((key, token)) => {
+            let now = Utc::now();
+            let entry = CachedToken::new(&query, &key, token, now);
+            if let Some(cache) = &cache
+                && let Err(e) = cache.store(entry.clone(), &query, now)
+            {
+                note(err, &e.to_string());
             }
+            answer(out, err, server_url, &entry.username, &entry.password)
         }
         Err(error) => {
             let message = format!("cannot get ACR credentials for {server_url}: {error}");
-            fail(out, err, &message, &message)
+            match cached.filter(|token| !token.expired(Utc::now())) {
+                // As the refresher does: a failed renewal never withholds a valid token.
+                Some(token) => {
+                    note(
+                        err,
+                        &format!(
+                            "{message}; answering the cached token (valid until {})",
+                            token.expires_at.to_rfc3339()
+                        ),
+                    );
+                    answer(out, err, server_url, &token.username, &token.password)
+                }
+                None => fail(out, err, &message, &message),
+            }
         }
     }
+}
+
+/// The cache `get` uses: `None` with `--no-cache`, or (noted) when no directory can be found.
+fn token_file(args: &CredentialHelperArgs, err: &mut dyn Write) -> Option<TokenFile> {
+    if args.no_cache {
+        return None;
+    }
+    let dir = args
+        .cache_dir
+        .clone()
+        .or_else(|| default_dir(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME")));
+    if dir.is_none() {
+        note(
+            err,
+            &format!(
+                "no cache directory (--cache-dir, {CACHE_DIR_ENV}, XDG_CACHE_HOME and HOME are \
+                 unset): every get fetches a new token"
+            ),
+        );
+    }
+    dir.map(TokenFile::new)
+}
+
+fn fetch(
+    cloud: &CloudArgs,
+    domain: &RegistryDomain,
+) -> Result<(crate::acr::TokenKey, crate::acr::RegistryToken), super::SourceError> {
+    block_on(async {
+        let tokens = RegistryTokens::new(cloud)?;
+        tokens.fetch(domain).await
+    })
+    .and_then(|r| r)
+}
+
+/// Writes the `get` answer.
+fn answer(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    server_url: &str,
+    username: &str,
+    secret: &str,
+) -> u8 {
+    let answer = GetAnswer {
+        server_url,
+        username,
+        secret,
+    };
+    match serde_json::to_string(&answer) {
+        Ok(json) => {
+            let _ = writeln!(out, "{json}");
+            EXIT_OK
+        }
+        Err(e) => fail(out, err, &e.to_string(), &e.to_string()),
+    }
+}
+
+/// A diagnostic on stderr that does not change the answer.
+fn note(err: &mut dyn Write, message: &str) {
+    let _ = writeln!(err, "acr-refresher credential-helper: {message}");
 }
 
 /// Writes the protocol's error answer (stdout) and a diagnostic (stderr).
@@ -165,9 +271,15 @@ mod tests {
     }
 
     fn args(action: &str) -> CredentialHelperArgs {
-        Cli::try_parse_from(["x", "--metadata-endpoint", "http://127.0.0.1:9", action])
-            .unwrap()
-            .helper
+        Cli::try_parse_from([
+            "x",
+            "--metadata-endpoint",
+            "http://127.0.0.1:9",
+            "--no-cache",
+            action,
+        ])
+        .unwrap()
+        .helper
     }
 
     fn call(action: &str, stdin: &str) -> (u8, String, String) {

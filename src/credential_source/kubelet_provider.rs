@@ -4,8 +4,10 @@
 //! (same `apiVersion`, `credentialprovider.kubelet.k8s.io/v1` or the older v1beta1/v1alpha1) on
 //! stdout: for an ACR image, `auth` holds a fresh temporary token under the image's registry
 //! host, `cacheKeyType: Registry`, and `cacheDuration` = the token's remaining lifetime minus
-//! `--expiring-threshold` (never negative), so kubelet asks again when the refresher would renew;
-//! for any other image an empty `auth` (the plugin has nothing to offer). A request that cannot
+//! `--expiring-threshold`, so kubelet asks again when the refresher would renew — but never less
+//! than `--min-renewal-interval` while the token stays valid that long (kubelet's cache is this
+//! plugin's only memory: with a threshold >= the lifetime, a `0s` answer would make kubelet run
+//! the plugin, and ACR, for every pull); for any other image an empty `auth` (the plugin has nothing to offer). A request that cannot
 //! be read, or a token that cannot be had, is an error on stderr and exit status 1 (kubelet logs
 //! it and pulls without this plugin's credentials).
 
@@ -16,8 +18,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::{RegistryTokens, acr_domain, block_on};
-use crate::cloud_args::{CloudArgs, duration};
+use super::{RegistryTokens, RenewalArgs, acr_domain, block_on};
+use crate::cloud_args::CloudArgs;
 use crate::image_ref::ImageRef;
 
 /// The API version kubelet's current plugins speak.
@@ -39,10 +41,10 @@ pub struct KubeletProviderArgs {
     /// How to reach the metadata server and ACR.
     #[command(flatten)]
     pub cloud: CloudArgs,
-    /// kubelet may reuse an answer until the token has this much lifetime left (Go duration;
-    /// the refresher's `expiring-threshold` default).
-    #[arg(long, env = "ACR_REFRESHER_EXPIRING_THRESHOLD", default_value = "15m", value_parser = duration)]
-    pub expiring_threshold: Duration,
+    /// kubelet may reuse an answer until the token has `expiring_threshold` of its lifetime left,
+    /// and for at least `min_renewal_interval` while the token lasts that long.
+    #[command(flatten)]
+    pub renewal: RenewalArgs,
 }
 
 /// The request kubelet sends (fields this plugin does not use are ignored).
@@ -134,14 +136,21 @@ pub fn parse_request(text: &str) -> Result<CredentialProviderRequest, RequestErr
 }
 
 /// How long kubelet may reuse a token expiring at `expires_at`: its remaining lifetime minus
-/// `threshold`, in whole seconds, never negative.
+/// `threshold`, but at least `min_renewal_interval` when the token lasts that long; whole
+/// seconds, never negative.
 pub fn cache_duration(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
     threshold: Duration,
+    min_renewal_interval: Duration,
 ) -> Duration {
     let left = (expires_at - now).to_std().unwrap_or_default();
-    Duration::from_secs(left.saturating_sub(threshold).as_secs())
+    let floor = if left >= min_renewal_interval {
+        min_renewal_interval
+    } else {
+        Duration::ZERO
+    };
+    Duration::from_secs(left.saturating_sub(threshold).max(floor).as_secs())
 }
 
 /// Runs the plugin with `input` as stdin; returns the exit status.
@@ -192,7 +201,12 @@ pub fn main(
             Ok(token) => token,
             Err(e) => return fail(err, &format!("image {image:?}: {e}")),
         };
-        let ttl = cache_duration(token.expires_at, Utc::now(), args.expiring_threshold);
+        let ttl = cache_duration(
+            token.expires_at,
+            Utc::now(),
+            args.renewal.expiring_threshold,
+            args.renewal.min_renewal_interval,
+        );
         response.cache_duration = Some(crate::duration::format(ttl));
         response.auth.insert(
             domain.host(),
@@ -231,7 +245,10 @@ mod tests {
         let args = Cli::try_parse_from(["x", "--metadata-endpoint", "http://127.0.0.1:9"])
             .unwrap()
             .provider;
-        assert_eq!(args.expiring_threshold, Duration::from_secs(15 * 60));
+        assert_eq!(
+            args.renewal.expiring_threshold,
+            Duration::from_secs(15 * 60)
+        );
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = main(args, &mut stdin.as_bytes(), &mut out, &mut err);
         (
@@ -251,11 +268,36 @@ mod tests {
         let now = Utc::now();
         let at = |s| now + chrono::Duration::milliseconds(s);
         let t = Duration::from_secs(8);
-        assert_eq!(cache_duration(at(20_500), now, t), Duration::from_secs(12));
-        assert_eq!(cache_duration(at(5_000), now, t), Duration::ZERO);
-        assert_eq!(cache_duration(at(-5_000), now, t), Duration::ZERO);
+        let no_floor = Duration::ZERO;
         assert_eq!(
-            cache_duration(at(3_600_000), now, Duration::from_secs(900)),
+            cache_duration(at(20_500), now, t, no_floor),
+            Duration::from_secs(12)
+        );
+        assert_eq!(cache_duration(at(5_000), now, t, no_floor), Duration::ZERO);
+        assert_eq!(cache_duration(at(-5_000), now, t, no_floor), Duration::ZERO);
+        assert_eq!(
+            cache_duration(at(3_600_000), now, Duration::from_secs(900), no_floor),
+            Duration::from_secs(2700)
+        );
+    }
+
+    #[test]
+    fn cache_duration_is_never_below_the_renewal_floor_while_the_token_lasts_that_long() {
+        let now = Utc::now();
+        let at = |s| now + chrono::Duration::milliseconds(s);
+        let (t, floor) = (Duration::from_secs(30), Duration::from_secs(10));
+        // Threshold >= lifetime: the floor, not 0s (kubelet would run the plugin on every pull).
+        assert_eq!(cache_duration(at(20_000), now, t, floor), floor);
+        assert_eq!(cache_duration(at(10_000), now, t, floor), floor);
+        // A token that does not last the floor is not cached past its threshold.
+        assert_eq!(cache_duration(at(9_000), now, t, floor), Duration::ZERO);
+        assert_eq!(
+            cache_duration(at(9_000), now, Duration::from_secs(4), floor),
+            Duration::from_secs(5)
+        );
+        // Outside the threshold the floor changes nothing.
+        assert_eq!(
+            cache_duration(at(3_600_000), now, Duration::from_secs(900), floor),
             Duration::from_secs(2700)
         );
     }

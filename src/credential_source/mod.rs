@@ -2,21 +2,40 @@
 //! `GetAuthorizationToken`, `ListInstance`) answering one question per process.
 //!
 //! Modules: `docker_helper` (`acr-refresher credential-helper get|store|erase|list`, the
-//! docker-credential-helpers protocol), `kubelet_provider` (`acr-refresher
-//! kubelet-credential-provider`, the kubelet CredentialProvider exec-plugin protocol).
-//! Neither keeps a cache of its own: kubelet caches a provider's answers by `cacheKeyType` and
-//! `cacheDuration`; docker asks its helper on every pull.
+//! docker-credential-helpers protocol), `token_file` (the helper's token cache file: docker asks
+//! its helper on every pull and caches nothing), `kubelet_provider` (`acr-refresher
+//! kubelet-credential-provider`, the kubelet CredentialProvider exec-plugin protocol; kubelet
+//! caches a provider's answers by `cacheKeyType` and `cacheDuration`, so it keeps no file).
+//! Both take [`RenewalArgs`]: when a token is renewed, as `acr-refresher run` decides it.
 
 pub mod docker_helper;
 pub mod kubelet_provider;
+pub mod token_file;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
 
 use crate::acr::client::AcrClientError;
 use crate::acr::{AcrClient, AcrError, Edition, RegistryToken, TokenKey};
-use crate::cloud_args::CloudArgs;
+use crate::cloud_args::{CloudArgs, duration};
 use crate::credentials::{CredentialsError, EcsMetadataClient};
 use crate::registry_domain::RegistryDomain;
+
+/// When a token is renewed: the flags, environment variables and defaults of `acr-refresher run`
+/// (its `expiring-threshold` default and `--min-renewal-interval`).
+#[derive(Debug, Clone, Args)]
+pub struct RenewalArgs {
+    /// Renew a token once less than this much of its lifetime is left (Go duration; the
+    /// refresher's `expiring-threshold` default).
+    #[arg(long, env = "ACR_REFRESHER_EXPIRING_THRESHOLD", default_value = "15m", value_parser = duration)]
+    pub expiring_threshold: Duration,
+    /// Minimum time between two fetches of one token while it is valid (bounds a threshold >=
+    /// the token lifetime, as `run`'s flag of the same name does).
+    #[arg(long, env = "ACR_REFRESHER_MIN_RENEWAL_INTERVAL", default_value = "10s", value_parser = duration)]
+    pub min_renewal_interval: Duration,
+}
 
 /// Why a credential source could not produce a token; never contains a secret.
 #[derive(Debug, thiserror::Error)]
@@ -130,14 +149,25 @@ impl RegistryTokens {
 
     /// A fresh temporary token for `domain`.
     pub async fn token(&self, domain: &RegistryDomain) -> Result<RegistryToken, SourceError> {
+        Ok(self.fetch(domain).await?.1)
+    }
+
+    /// A fresh temporary token for `domain` and the key (edition, region, instance id) it
+    /// belongs to.
+    pub async fn fetch(
+        &self,
+        domain: &RegistryDomain,
+    ) -> Result<(TokenKey, RegistryToken), SourceError> {
         let key = self.token_key(domain).await?;
-        self.acr
+        let token = self
+            .acr
             .get_authorization_token(&key)
             .await
             .map_err(|source| SourceError::Acr {
                 host: domain.host(),
                 source: Box::new(source),
-            })
+            })?;
+        Ok((key, token))
     }
 }
 
@@ -153,6 +183,28 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn renewal_defaults_are_the_refreshers() {
+        #[derive(Parser)]
+        struct Source {
+            #[command(flatten)]
+            renewal: RenewalArgs,
+        }
+        #[derive(Parser)]
+        struct Run {
+            #[command(flatten)]
+            run: crate::run::RunArgs,
+        }
+        let source = Source::try_parse_from(["x"]).unwrap().renewal;
+        let run = Run::try_parse_from(["x"]).unwrap().run;
+        assert_eq!(source.min_renewal_interval, run.min_renewal_interval);
+        assert_eq!(
+            source.expiring_threshold,
+            crate::config::DEFAULT_EXPIRING_THRESHOLD
+        );
+    }
 
     #[test]
     fn server_urls_reduce_to_hosts() {
