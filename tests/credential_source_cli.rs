@@ -1,9 +1,11 @@
 //! The credential-only subcommands as docker and kubelet run them: the built binary, one
 //! process per question, against fake-metadata and fake-acr in-process (the conformance
 //! suite's `Clouds`: fresh account secret, CA file, host-routing proxy). Tokens are judged by
-//! pulling a private image with them (the suite's OCI pull probe).
+//! pulling a private image with them (the suite's OCI pull probe). The helper's token cache goes
+//! to a directory of the test's own (`--cache-dir`), never to the user's `~/.cache`.
 
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -33,7 +35,21 @@ async fn world(token_lifetime_secs: u64) -> World {
 }
 
 impl World {
-    /// `acr-refresher <subcommand> <flags pointing at the fakes> <tail…>`.
+    /// The helper's `--cache-dir` (not created until the first fetch).
+    fn cache_dir(&self) -> PathBuf {
+        self._dir.path().join("cache/acr-credential-helper")
+    }
+
+    fn cache_file(&self) -> PathBuf {
+        self.cache_dir().join("cache.json")
+    }
+
+    async fn token_call_count(&self) -> usize {
+        self.clouds.token_calls().await.unwrap().len()
+    }
+
+    /// `acr-refresher <subcommand> <flags pointing at the fakes> <tail…>`; the helper also gets
+    /// `--cache-dir` [`World::cache_dir`].
     fn argv(&self, subcommand: &str, tail: &[&str]) -> Vec<String> {
         let port = self
             .clouds
@@ -59,6 +75,10 @@ impl World {
             "--resolve".into(),
             resolve.join(","),
         ];
+        if subcommand == "credential-helper" {
+            argv.push("--cache-dir".into());
+            argv.push(self.cache_dir().display().to_string());
+        }
         argv.extend(tail.iter().map(|s| s.to_string()));
         argv
     }
@@ -232,6 +252,167 @@ async fn installed_as_docker_credential_acr_it_speaks_the_helper_protocol() {
     assert_eq!((out.code, out.stdout.trim()), (0, "{}"));
 }
 
+const PE_HOST: &str = "registry.cn-hangzhou.aliyuncs.com";
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_answers_from_its_cache_until_the_token_enters_the_threshold() {
+    let w = world(6).await;
+    let argv = w.argv(
+        "credential-helper",
+        &[
+            "--expiring-threshold",
+            "3s",
+            "--min-renewal-interval",
+            "1s",
+            "get",
+        ],
+    );
+    let first = helper_answer(&run(&argv, PE_HOST).await);
+    let fetched = std::time::Instant::now();
+    assert_eq!(w.token_call_count().await, 1);
+    // A second get within the token's life before the threshold: the cached token, no ACR call.
+    let second = helper_answer(&run(&argv, PE_HOST).await);
+    assert_eq!(second.secret, first.secret);
+    assert_eq!(w.token_call_count().await, 1);
+    // The VPC host of the same region shares the Personal Edition token.
+    let vpc = helper_answer(&run(&argv, "registry-vpc.cn-hangzhou.aliyuncs.com").await);
+    assert_eq!(vpc.secret, first.secret);
+    assert_eq!(w.token_call_count().await, 1);
+    // Less than the threshold (3 s of 6 s) left: a new token.
+    tokio::time::sleep(Duration::from_millis(3300).saturating_sub(fetched.elapsed())).await;
+    let third = helper_answer(&run(&argv, PE_HOST).await);
+    assert_ne!(third.secret, first.secret);
+    assert_eq!(w.token_call_count().await, 2);
+    assert!(w.pulls(PE_HZ, &third.username, &third.secret).await);
+    // The cache holds the password only in a private file in a private directory.
+    assert_eq!(mode(&w.cache_dir()), 0o700);
+    assert_eq!(mode(&w.cache_file()), 0o600);
+    let text = std::fs::read_to_string(w.cache_file()).unwrap();
+    assert!(text.contains(&third.secret) && !text.contains(&first.secret));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_renews_at_most_once_per_min_renewal_interval_when_the_threshold_exceeds_the_lifetime()
+ {
+    let w = world(20).await;
+    let argv = w.argv(
+        "credential-helper",
+        &[
+            "--expiring-threshold",
+            "30s",
+            "--min-renewal-interval",
+            "3s",
+            "get",
+        ],
+    );
+    let first = helper_answer(&run(&argv, PE_HOST).await);
+    let fetched = std::time::Instant::now();
+    // Inside the threshold from the start, but fetched less than 3 s ago: the same token.
+    while fetched.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(
+            helper_answer(&run(&argv, PE_HOST).await).secret,
+            first.secret
+        );
+    }
+    assert_eq!(w.token_call_count().await, 1);
+    tokio::time::sleep(Duration::from_millis(3200).saturating_sub(fetched.elapsed())).await;
+    let renewed = helper_answer(&run(&argv, PE_HOST).await);
+    assert_ne!(renewed.secret, first.secret);
+    assert_eq!(w.token_call_count().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_replaces_a_corrupt_cache_file_and_still_answers() {
+    let w = world(3600).await;
+    std::fs::create_dir_all(w.cache_dir()).unwrap();
+    std::fs::write(w.cache_file(), "{\"version\": 1, \"tokens\": [tru").unwrap();
+    std::fs::set_permissions(w.cache_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let argv = w.argv("credential-helper", &["get"]);
+    let out = run(&argv, PE_HOST).await;
+    let answer = helper_answer(&out);
+    assert!(
+        out.stderr.contains("is not a token cache"),
+        "{}",
+        out.stderr
+    );
+    assert!(w.pulls(PE_HZ, &answer.username, &answer.secret).await);
+    // Rewritten: the next get answers from it.
+    let text = std::fs::read_to_string(w.cache_file()).unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+        "{text}"
+    );
+    let out = run(&argv, PE_HOST).await;
+    assert_eq!(helper_answer(&out).secret, answer.secret);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    assert_eq!(w.token_call_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_ignores_a_cache_file_others_can_read() {
+    let w = world(3600).await;
+    let argv = w.argv("credential-helper", &["get"]);
+    let first = helper_answer(&run(&argv, PE_HOST).await);
+    std::fs::set_permissions(w.cache_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(&argv, PE_HOST).await;
+    let second = helper_answer(&out);
+    assert!(
+        out.stderr
+            .contains("is accessible by others (mode 0644): ignored"),
+        "{}",
+        out.stderr
+    );
+    assert_ne!(second.secret, first.secret);
+    assert_eq!(w.token_call_count().await, 2);
+    // Replaced by a private file, which is used again.
+    assert_eq!(mode(&w.cache_file()), 0o600);
+    assert_eq!(
+        helper_answer(&run(&argv, PE_HOST).await).secret,
+        second.secret
+    );
+    assert_eq!(w.token_call_count().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_with_no_cache_fetches_on_every_get_and_writes_nothing() {
+    let w = world(3600).await;
+    let argv = w.argv("credential-helper", &["--no-cache", "get"]);
+    for _ in 0..3 {
+        helper_answer(&run(&argv, PE_HOST).await);
+    }
+    assert_eq!(w.token_call_count().await, 3);
+    assert!(!w.cache_dir().exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_caches_enterprise_tokens_per_instance_without_listing_instances_again() {
+    let w = world(3600).await;
+    let argv = w.argv("credential-helper", &["get"]);
+    let host = "demo-hz-registry.cn-hangzhou.cr.aliyuncs.com";
+    let first = helper_answer(&run(&argv, host).await);
+    let again =
+        helper_answer(&run(&argv, "demo-hz-registry-vpc.cn-hangzhou.cr.aliyuncs.com").await);
+    assert_eq!(again.secret, first.secret);
+    let personal = helper_answer(&run(&argv, PE_HOST).await);
+    assert_ne!(personal.secret, first.secret);
+    assert_eq!(w.token_call_count().await, 2);
+    let listed = w
+        .clouds
+        .acr()
+        .log()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "ListInstance")
+        .count();
+    assert_eq!(listed, 1);
+    assert!(w.pulls(EE_HZ, &again.username, &again.secret).await);
+}
+
 fn request(image: &str) -> String {
     serde_json::json!({
         "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
@@ -274,10 +455,21 @@ async fn kubelet_plugin_answers_registry_auth_with_a_cache_duration_before_the_t
     assert!(!out.stderr.contains(password));
     assert!(w.pulls(EE_HZ, user, password).await);
 
-    // The default threshold (15m, the refresher's) exceeds the lifetime: kubelet must not cache.
+    // The default threshold (15m, the refresher's) exceeds the lifetime: kubelet still caches
+    // for the min-renewal-interval (10s by default), or it would run the plugin on every pull.
     let out = run(&w.argv("kubelet-credential-provider", &[]), &request(PE_HZ)).await;
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(v["cacheDuration"], "0s");
+    assert_eq!(v["cacheDuration"], "10s");
+    let out = run(
+        &w.argv(
+            "kubelet-credential-provider",
+            &["--min-renewal-interval", "2s"],
+        ),
+        &request(PE_HZ),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["cacheDuration"], "2s");
     assert!(v["auth"]["registry.cn-hangzhou.aliyuncs.com"]["password"].is_string());
 
     // Not ACR: an empty auth map, and no ACR call for it.
