@@ -39,8 +39,11 @@ for host in "$@"; do
       ;;
   esac
   mkdir -p "$certs_dir/$host"
+  # The top-level ca covers the `server` fallback too: containerd tries it after a refused host
+  # entry, and without the CA its error would read "x509: unknown authority" instead of the 401.
   printf '%s\n' \
     "server = \"https://$host\"" \
+    "ca = \"$ca_path\"" \
     "[host.\"https://$host\"]" \
     '  capabilities = ["pull", "resolve"]' \
     "  ca = \"$ca_path\"" \

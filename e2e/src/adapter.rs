@@ -13,7 +13,8 @@
 //! `{metadata}`, `{acr}` (fake-acr's `ip:port`), `{acr_port}`, `{acr_resolve}` (`host=ip,…` for
 //! every Alibaba host name fake-acr serves), `{ca}`, `{proxy}`, `{node_region}`, and for
 //! credential sources, which cannot read the ConfigMap, `{expiring_threshold}` (the scenario's
-//! `expiring-threshold`, `15m` when it sets none).
+//! `expiring-threshold`, `15m` when it sets none); `{state_dir}` is an empty directory of the
+//! scenario for an implementation's own state (e.g. a credential helper's token cache).
 //! Long-running processes get no `HTTPS_PROXY` in their environment: Kubernetes clients honour
 //! it for the API server too (kube-rs even refuses to start without its proxy feature).
 
@@ -87,6 +88,9 @@ pub struct Endpoints {
     /// The scenario's `expiring-threshold` (what the ConfigMap would say; `15m` when the
     /// scenario sets none), for credential sources that cannot read the ConfigMap.
     pub expiring_threshold: String,
+    /// An empty directory of this scenario for the implementation's own state (token caches):
+    /// nothing carries over from an earlier scenario.
+    pub state_dir: PathBuf,
 }
 
 impl Endpoints {
@@ -102,6 +106,7 @@ impl Endpoints {
             .replace("{proxy}", &self.proxy)
             .replace("{node_region}", &self.region)
             .replace("{expiring_threshold}", &self.expiring_threshold)
+            .replace("{state_dir}", &self.state_dir.to_string_lossy())
     }
 
     /// The override-mode environment every implementation process gets.
@@ -622,6 +627,7 @@ mod tests {
             region: "cn-hangzhou".into(),
             log_file: "/log".into(),
             expiring_threshold: "15m".into(),
+            state_dir: "/state".into(),
         };
         assert_eq!(e.expand("--kubeconfig={kubeconfig}"), "--kubeconfig=/k");
         assert_eq!(
@@ -650,6 +656,7 @@ mod tests {
             region: "cn-hangzhou".into(),
             log_file: dir.join("log"),
             expiring_threshold: "15m".into(),
+            state_dir: dir.join("state"),
         }
     }
 

@@ -250,9 +250,14 @@ impl DeployedImplementation {
         }
     }
 
-    /// Appends every container's log to `log_file`, scales to 0 and waits until the Pods are gone.
+    /// Writes every container's log to `log_file`, scales to 0 and waits until the Pods are gone.
     pub async fn stop(&self, log_file: &Path) -> Result<(), DeploymentError> {
         self.save_logs(log_file).await;
+        self.park().await
+    }
+
+    /// Scales to 0 and waits until the Pods are gone (before the first scenario; `stop`).
+    pub async fn park(&self) -> Result<(), DeploymentError> {
         self.scale(0).await?;
         let t0 = Instant::now();
         loop {
@@ -271,11 +276,6 @@ impl DeployedImplementation {
         }
     }
 
-    /// Scales to 0 without saving logs (before the first scenario).
-    pub async fn park(&self) -> Result<(), DeploymentError> {
-        self.stop(Path::new("")).await
-    }
-
     /// Gives the Deployment its replica count from before the run.
     pub async fn restore(&self) -> Result<(), DeploymentError> {
         self.scale(self.original).await
@@ -287,9 +287,6 @@ impl DeployedImplementation {
     }
 
     async fn save_logs(&self, log_file: &Path) {
-        if log_file.as_os_str().is_empty() {
-            return;
-        }
         let mut out = String::new();
         for pod in self.list_pods().await.unwrap_or_default() {
             let name = pod.metadata.name.clone().unwrap_or_default();

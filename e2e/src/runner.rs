@@ -25,7 +25,8 @@ pub struct RunOptions {
     pub implementation: AdapterKind,
     /// Its command line (one argument per value, or one quoted string split on spaces).
     /// Placeholders: {kubeconfig} {metadata} {acr} {acr_port} {acr_resolve} {ca} {proxy} {node_region}
-    /// {expiring_threshold} (the scenario's, for credential sources).
+    /// {expiring_threshold} (the scenario's, for credential sources) {state_dir} (an empty
+    /// directory per scenario for the implementation's own state).
     /// Default for `process`: the reference refresher.
     #[arg(long, num_args = 1.., allow_hyphen_values = true)]
     pub command: Vec<String>,

@@ -12,12 +12,11 @@
 //! source cannot read the ConfigMap where the scenarios put it) and the suite's renewal floor
 //! (`--min-renewal-interval 2s`, as the suite passes to the reference `run`). The docker helper
 //! keeps its tokens in a cache file — docker runs `get` for every pull (one probe every ~0.2 s)
-//! and caches nothing — here in a fresh `--cache-dir` per test. The suite gives no per-scenario
-//! directory, and none is needed: a cache entry is keyed by the fakes' ACR endpoint (fake-acr's
-//! port) and a digest of the CA bundle, and each scenario's in-process fake-acr listens on a new
-//! ephemeral port with a newly generated CA (`clouds.rs`: `FakeAcr::start` with no
-//! `tls_ca_cert`), so an earlier scenario's token (signed with its own account secret) never
-//! matches. kubelet caches the plugin's answers (`cacheDuration`).
+//! and caches nothing — in `--cache-dir {state_dir}`, a directory the suite empties for every
+//! scenario, so an earlier scenario's token (signed under its own account secret) is never
+//! offered, whatever the fakes' ports and CA (external fakes keep both across scenarios). It
+//! also keys entries by the ACR endpoint and a digest of the CA bundle. kubelet caches the
+//! plugin's answers (`cacheDuration`).
 
 use acr_conformance::adapter::{AdapterKind, reference_refresher};
 use acr_conformance::report::{Report, Verdict};
@@ -99,9 +98,7 @@ fn assert_verdicts(report: &Report, dir: &std::path::Path, passed: &[&str], fail
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_credential_helper_passes_every_source_scenario() {
     let _serial = SERIAL.lock().await;
-    let cache = tempfile::tempdir().expect("a cache directory");
-    let cache_dir = cache.path().display().to_string();
-    let command = command("credential-helper", &["--cache-dir", &cache_dir]).await;
+    let command = command("credential-helper", &["--cache-dir", "{state_dir}"]).await;
     let (report, dir) = judge(AdapterKind::DockerCredentialHelper, command).await;
     assert_verdicts(&report, &dir, APPLICABLE, &[]);
 }

@@ -236,6 +236,11 @@ impl<'e> Ctx<'e> {
         std::mem::take(&mut self.figures)
     }
 
+    /// The implementation's state directory in this scenario (`{state_dir}`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.work_dir.join(format!("{}.state", self.info.id))
+    }
+
     /// Where the implementation's output went.
     pub fn log_file(&self) -> PathBuf {
         self.work_dir
@@ -363,12 +368,23 @@ impl<'e> Ctx<'e> {
                 .expiring_threshold
                 .clone()
                 .unwrap_or_else(|| "15m".to_string()),
+            state_dir: self.state_dir(),
         })
     }
 
     /// (Re)starts the implementation process (or prepares the credential source).
     pub async fn start_implementation(&mut self) -> Outcome {
         let endpoints = self.endpoints()?;
+        // Empty at the scenario's first start, kept across restarts within it.
+        if self.process.is_none() && self.source.is_none() && !self.deployed_up {
+            let _ = std::fs::remove_dir_all(&endpoints.state_dir);
+        }
+        std::fs::create_dir_all(&endpoints.state_dir).map_err(|e| {
+            Stop::Error(format!(
+                "cannot create {}: {e}",
+                endpoints.state_dir.display()
+            ))
+        })?;
         if let Some(p) = self.process.take() {
             p.stop().await;
         }
