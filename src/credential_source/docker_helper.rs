@@ -7,7 +7,10 @@
 //!   Docker runs `get` for every pull, so tokens are kept in a cache file (`token_file`) and
 //!   renewed as `acr-refresher run` renews them: once less than `--expiring-threshold` of the
 //!   lifetime is left, but never sooner than `--min-renewal-interval` after the last fetch. When
-//!   a renewal fails, a cached token that has not expired is still answered.
+//!   a valid token is cached, a renewal is one short attempt ([`FetchBudget::Renewal`]); when it
+//!   fails, the cached token is answered, and answered without asking ACR until
+//!   `--min-renewal-interval` has passed since that attempt (docker waits on every pull). With
+//!   no valid token, a fetch has every retry the flags allow.
 //! - `store`: refused (exit 1): the credentials are temporary and fetched by `get`, so what
 //!   `docker login` would store could never be used.
 //! - `erase`: nothing docker stored, so nothing to erase (exit 0); `list`: `{}` (exit 0).
@@ -22,10 +25,11 @@ use std::path::PathBuf;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 
-use super::token_file::{CACHE_DIR_ENV, CachedToken, TokenFile, TokenQuery, default_dir};
-use super::{RegistryTokens, RenewalArgs, acr_domain, block_on, server_host};
+use super::token_file::{
+    CACHE_DIR_ENV, CacheError, CachedToken, TokenFile, TokenQuery, default_dir,
+};
+use super::{FetchBudget, RenewalArgs, acr_domain, fetch_token, server_host};
 use crate::cloud_args::CloudArgs;
-use crate::registry_domain::RegistryDomain;
 
 /// The protocol's "no credentials for this server" answer.
 pub const NOT_FOUND: &str = "credentials not found in native keychain";
@@ -143,26 +147,48 @@ fn get(
         let _ = writeln!(out, "{NOT_FOUND}");
         return EXIT_FAILED;
     };
-    let cache = token_file(args, err);
+    let mut cache = token_file(args, err);
     let query = TokenQuery::new(&args.cloud, &domain);
-    let cached = cache.as_ref().and_then(|cache| match cache.load() {
-        Ok(contents) => contents.find(&query).cloned(),
-        Err(e) => {
+    let cached = match cache.as_ref().map(TokenFile::load) {
+        None => None,
+        Some(Ok(contents)) => contents.find(&query).cloned(),
+        Some(Err(e)) => {
             note(err, &e.to_string());
+            if matches!(e, CacheError::ExposedDir { .. }) {
+                cache = None;
+            }
             None
         }
-    });
+    };
     let renewal = &args.renewal;
-    if let Some(token) = &cached
+    let now = Utc::now();
+    let valid = cached.filter(|token| !token.expired(now));
+    if let Some(token) = &valid
         && token.serves(
-            Utc::now(),
+            now,
             renewal.expiring_threshold,
             renewal.min_renewal_interval,
         )
     {
+        if token.last_attempt_failed {
+            note(
+                err,
+                &format!(
+                    "the last renewal for {server_url} failed at {}; answering the cached token \
+                     (valid until {}) without asking ACR before {}",
+                    token.last_attempt().to_rfc3339(),
+                    token.expires_at.to_rfc3339(),
+                    (token.last_attempt() + renewal.min_renewal_interval).to_rfc3339()
+                ),
+            );
+        }
         return answer(out, err, server_url, &token.username, &token.password);
     }
-    match fetch(&args.cloud, &domain) {
+    let budget = match valid {
+        Some(_) => FetchBudget::Renewal,
+        None => FetchBudget::Full,
+    };
+    match fetch_token(&args.cloud, &domain, budget) {
         Ok((key, token)) => {
             let now = Utc::now();
             let entry = CachedToken::new(&query, &key, token, now);
@@ -175,9 +201,15 @@ fn get(
         }
         Err(error) => {
             let message = format!("cannot get ACR credentials for {server_url}: {error}");
-            match cached.filter(|token| !token.expired(Utc::now())) {
+            match valid.filter(|token| !token.expired(Utc::now())) {
                 // As the refresher does: a failed renewal never withholds a valid token.
                 Some(token) => {
+                    // The next `get`s answer it without asking ACR for a while.
+                    if let Some(cache) = &cache
+                        && let Err(e) = cache.record_failed_renewal(&token, Utc::now())
+                    {
+                        note(err, &e.to_string());
+                    }
                     note(
                         err,
                         &format!(
@@ -212,17 +244,6 @@ fn token_file(args: &CredentialHelperArgs, err: &mut dyn Write) -> Option<TokenF
         );
     }
     dir.map(TokenFile::new)
-}
-
-fn fetch(
-    cloud: &CloudArgs,
-    domain: &RegistryDomain,
-) -> Result<(crate::acr::TokenKey, crate::acr::RegistryToken), super::SourceError> {
-    block_on(async {
-        let tokens = RegistryTokens::new(cloud)?;
-        tokens.fetch(domain).await
-    })
-    .and_then(|r| r)
 }
 
 /// Writes the `get` answer.

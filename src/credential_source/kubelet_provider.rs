@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::{RegistryTokens, RenewalArgs, acr_domain, block_on};
+use super::{FetchBudget, RenewalArgs, acr_domain, fetch_token};
 use crate::cloud_args::CloudArgs;
 use crate::image_ref::ImageRef;
 
@@ -192,13 +192,9 @@ pub fn main(
         Some(_) => None,
     };
     if let Some(domain) = domain {
-        let result = block_on(async {
-            let tokens = RegistryTokens::new(&args.cloud)?;
-            tokens.token(&domain).await
-        })
-        .and_then(|r| r);
-        let token = match result {
-            Ok(token) => token,
+        // kubelet keeps no token to fall back on: every fetch has the full budget.
+        let token = match fetch_token(&args.cloud, &domain, FetchBudget::Full) {
+            Ok((_, token)) => token,
             Err(e) => return fail(err, &format!("image {image:?}: {e}")),
         };
         let ttl = cache_duration(

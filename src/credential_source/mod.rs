@@ -6,7 +6,8 @@
 //! its helper on every pull and caches nothing), `kubelet_provider` (`acr-refresher
 //! kubelet-credential-provider`, the kubelet CredentialProvider exec-plugin protocol; kubelet
 //! caches a provider's answers by `cacheKeyType` and `cacheDuration`, so it keeps no file).
-//! Both take [`RenewalArgs`]: when a token is renewed, as `acr-refresher run` decides it.
+//! Both take [`RenewalArgs`]: when a token is renewed, as `acr-refresher run` decides it, and
+//! both fetch through [`fetch_token`].
 
 pub mod docker_helper;
 pub mod kubelet_provider;
@@ -18,9 +19,9 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::acr::client::AcrClientError;
-use crate::acr::{AcrClient, AcrError, Edition, RegistryToken, TokenKey};
+use crate::acr::{AcrClient, AcrClientSettings, AcrError, Edition, RegistryToken, TokenKey};
 use crate::cloud_args::{CloudArgs, duration};
-use crate::credentials::{CredentialsError, EcsMetadataClient};
+use crate::credentials::{CredentialsError, EcsMetadataClient, EcsMetadataSettings};
 use crate::registry_domain::RegistryDomain;
 
 /// When a token is renewed: the flags, environment variables and defaults of `acr-refresher run`
@@ -69,9 +70,53 @@ pub enum SourceError {
         /// The instance names that region has, comma-separated (or `none`).
         listed: String,
     },
+    /// A renewal (a valid token is cached) took longer than its budget allows.
+    #[error("{host}: no token within {limit:?} (one short attempt: a valid token is cached)")]
+    RenewalTimeout {
+        /// The registry host asked about.
+        host: String,
+        /// The renewal's time limit.
+        limit: Duration,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+/// The longest a renewal may take while a valid token is cached: docker waits for `get` on
+/// every pull, and the cached token answers if the renewal fails.
+pub const RENEWAL_TIME_LIMIT: Duration = Duration::from_secs(3);
+
+/// How much patience a fetch has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchBudget {
+    /// No valid token to fall back on: the retries and timeouts the flags allow.
+    Full,
+    /// A valid token is cached: one attempt per request, the whole fetch within
+    /// [`FetchBudget::time_limit`] (min(`--acr-timeout`, [`RENEWAL_TIME_LIMIT`])).
+    Renewal,
+}
+
+impl FetchBudget {
+    /// The whole fetch's time limit; `None`: only the per-request timeouts and retries bound it.
+    pub fn time_limit(self, cloud: &CloudArgs) -> Option<Duration> {
+        match self {
+            FetchBudget::Full => None,
+            FetchBudget::Renewal => Some(cloud.acr_timeout.min(RENEWAL_TIME_LIMIT)),
+        }
+    }
+
+    /// The metadata and ACR client settings `cloud` asks for, cut down to this budget.
+    pub fn settings(self, cloud: &CloudArgs) -> (EcsMetadataSettings, AcrClientSettings) {
+        let (mut metadata, mut acr) = (cloud.metadata_settings(), cloud.acr_settings());
+        if let Some(limit) = self.time_limit(cloud) {
+            metadata.attempts = 1;
+            metadata.timeout = metadata.timeout.min(limit);
+            acr.attempts = 1;
+            acr.timeout = limit;
+        }
+        (metadata, acr)
+    }
 }
 
 /// The registry host of a docker server URL (`https://host[:443]/v2/…`, `host`), lower-case
@@ -101,10 +146,16 @@ pub struct RegistryTokens {
 impl RegistryTokens {
     /// A source reaching the metadata server and ACR as `cloud` says.
     pub fn new(cloud: &CloudArgs) -> Result<Self, SourceError> {
+        Self::with_budget(cloud, FetchBudget::Full)
+    }
+
+    /// A source reaching the metadata server and ACR as `cloud` says, as patient as `budget`.
+    pub fn with_budget(cloud: &CloudArgs, budget: FetchBudget) -> Result<Self, SourceError> {
         // Library callers do not go through main.rs: pick the TLS provider here too.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let metadata = Arc::new(EcsMetadataClient::new(cloud.metadata_settings())?);
-        let acr = AcrClient::new(cloud.acr_settings(), metadata)?;
+        let (metadata, acr) = budget.settings(cloud);
+        let metadata = Arc::new(EcsMetadataClient::new(metadata)?);
+        let acr = AcrClient::new(acr, metadata)?;
         Ok(Self { acr })
     }
 
@@ -171,13 +222,29 @@ impl RegistryTokens {
     }
 }
 
-/// Runs `future` to completion on a runtime for one short-lived question.
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, SourceError> {
+/// A fresh token for `domain` and its key, fetched on a runtime of its own (one question per
+/// process) with `budget`'s patience.
+pub fn fetch_token(
+    cloud: &CloudArgs,
+    domain: &RegistryDomain,
+    budget: FetchBudget,
+) -> Result<(TokenKey, RegistryToken), SourceError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(SourceError::Runtime)?;
-    Ok(runtime.block_on(future))
+    runtime.block_on(async {
+        let tokens = RegistryTokens::with_budget(cloud, budget)?;
+        match budget.time_limit(cloud) {
+            None => tokens.fetch(domain).await,
+            Some(limit) => tokio::time::timeout(limit, tokens.fetch(domain))
+                .await
+                .map_err(|_| SourceError::RenewalTimeout {
+                    host: domain.host(),
+                    limit,
+                })?,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +271,39 @@ mod tests {
             source.expiring_threshold,
             crate::config::DEFAULT_EXPIRING_THRESHOLD
         );
+    }
+
+    #[test]
+    fn a_renewal_is_one_short_attempt_and_a_first_fetch_keeps_the_full_budget() {
+        #[derive(Parser)]
+        struct Cloud {
+            #[command(flatten)]
+            cloud: CloudArgs,
+        }
+        let cloud = |tail: &[&str]| {
+            let argv = ["x"].into_iter().chain(tail.iter().copied());
+            Cloud::try_parse_from(argv).unwrap().cloud
+        };
+        let defaults = cloud(&[]);
+        let (metadata, acr) = FetchBudget::Full.settings(&defaults);
+        assert_eq!((metadata.attempts, acr.attempts), (3, 4));
+        assert_eq!(acr.timeout, Duration::from_secs(10));
+        assert_eq!(FetchBudget::Full.time_limit(&defaults), None);
+
+        let (metadata, acr) = FetchBudget::Renewal.settings(&defaults);
+        assert_eq!((metadata.attempts, acr.attempts), (1, 1));
+        assert_eq!(acr.timeout, RENEWAL_TIME_LIMIT);
+        assert_eq!(metadata.timeout, Duration::from_secs(2));
+        assert_eq!(
+            FetchBudget::Renewal.time_limit(&defaults),
+            Some(RENEWAL_TIME_LIMIT)
+        );
+        // A shorter --acr-timeout is kept; so is the rest of the flags.
+        let quick = cloud(&["--acr-timeout", "1s", "--metadata-timeout", "5s"]);
+        let (metadata, acr) = FetchBudget::Renewal.settings(&quick);
+        assert_eq!(acr.timeout, Duration::from_secs(1));
+        assert_eq!(metadata.timeout, Duration::from_secs(1));
+        assert_eq!(acr.endpoint_template, quick.endpoint_template);
     }
 
     #[test]

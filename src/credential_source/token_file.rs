@@ -5,7 +5,12 @@
 //!   `$XDG_CACHE_HOME/acr-credential-helper`, else `~/.cache/acr-credential-helper`.
 //! - The file holds registry passwords (as docker's own `config.json` does): the directory is
 //!   created 0700, the file written 0600; a file readable by group or others is ignored (and
-//!   replaced by the next fetch).
+//!   replaced by the next fetch); a directory writable by group or others, or readable by others,
+//!   is not used at all (nothing is read from or written to it). Temporary files a crashed
+//!   writer left behind (older than a minute, or owned by another user) are removed when storing.
+//! - An entry records its last renewal attempt: after a failed one, the cached token answers
+//!   without asking ACR until `--min-renewal-interval` has passed (an outage costs one short
+//!   attempt per interval, not one per pull).
 //! - Entries are keyed like the refresher's token cache (edition, region, instance) plus the ACR
 //!   endpoint and a digest of where credentials come from (endpoint template, metadata endpoint
 //!   and role, CA bundle contents): a token minted by another ACR is never offered. An
@@ -17,7 +22,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,6 +41,12 @@ pub const DIR_NAME: &str = "acr-credential-helper";
 pub const FILE_NAME: &str = "cache.json";
 /// The layout version this code reads and writes.
 pub const VERSION: u32 = 1;
+/// Mode bits that make a cache directory unusable: others could replace or plant the file
+/// (group/other-writable) or list it (other-readable).
+pub const EXPOSED_DIR_BITS: u32 = 0o026;
+/// A temporary file of ours older than this was left by a crashed writer (a write takes
+/// milliseconds).
+pub const STALE_TEMPORARY_AGE: Duration = Duration::from_secs(60);
 
 /// The default cache directory from `$XDG_CACHE_HOME` (when absolute, as the XDG spec says) or
 /// `$HOME`; `None` when neither helps.
@@ -132,6 +143,12 @@ pub struct CachedToken {
     pub expires_at: DateTime<Utc>,
     /// When it was fetched.
     pub fetched_at: DateTime<Utc>,
+    /// When a fetch was last attempted for it: the fetch itself or a later renewal attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Did that attempt fail (so this token is the one a failed renewal left in place)?
+    #[serde(default)]
+    pub last_attempt_failed: bool,
 }
 
 impl std::fmt::Debug for CachedToken {
@@ -145,6 +162,8 @@ impl std::fmt::Debug for CachedToken {
             .field("password", &"<redacted>")
             .field("expires_at", &self.expires_at)
             .field("fetched_at", &self.fetched_at)
+            .field("last_attempt_at", &self.last_attempt_at)
+            .field("last_attempt_failed", &self.last_attempt_failed)
             .finish()
     }
 }
@@ -168,7 +187,22 @@ impl CachedToken {
             password: token.password,
             expires_at: token.expires_at,
             fetched_at,
+            last_attempt_at: Some(fetched_at),
+            last_attempt_failed: false,
         }
+    }
+
+    /// When a fetch was last attempted for it (never before it was fetched).
+    pub fn last_attempt(&self) -> DateTime<Utc> {
+        self.last_attempt_at
+            .map_or(self.fetched_at, |at| at.max(self.fetched_at))
+    }
+
+    /// This entry after a renewal attempt at `at` failed.
+    pub fn after_failed_renewal(mut self, at: DateTime<Utc>) -> Self {
+        self.last_attempt_at = Some(at);
+        self.last_attempt_failed = true;
+        self
     }
 
     /// Does this entry hold the token `query` asks for?
@@ -195,8 +229,9 @@ impl CachedToken {
     }
 
     /// May `get` answer with it at `now` instead of fetching: while more than `threshold` of
-    /// its lifetime is left, or, inside the threshold, while it is unexpired and was fetched less
-    /// than `min_renewal_interval` ago (so a threshold >= the lifetime is no hot loop).
+    /// its lifetime is left, or, inside the threshold, while it is unexpired and the last fetch
+    /// or failed renewal attempt was less than `min_renewal_interval` ago (so a threshold >= the
+    /// lifetime is no hot loop, and an outage is not asked on every pull).
     pub fn serves(
         &self,
         now: DateTime<Utc>,
@@ -207,7 +242,7 @@ impl CachedToken {
             return false;
         }
         let left = (self.expires_at - now).to_std().unwrap_or_default();
-        let age = (now - self.fetched_at).to_std().unwrap_or_default();
+        let age = (now - self.last_attempt()).to_std().unwrap_or_default();
         left > threshold || age < min_renewal_interval
     }
 }
@@ -267,6 +302,17 @@ pub enum CacheError {
         /// What is wrong (position only: the file's text may hold passwords).
         reason: String,
     },
+    /// The directory is writable by group or others, or readable by others.
+    #[error(
+        "cache directory {path} is accessible by others (mode {mode:04o}): the token cache is \
+         not used (it holds registry passwords; chmod 700 it to use it)"
+    )]
+    ExposedDir {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The cache directory could not be created.
     #[error("cannot create cache directory {path}: {source}; the token is not cached")]
     Dir {
@@ -302,8 +348,31 @@ impl TokenFile {
         self.dir.join(FILE_NAME)
     }
 
+    /// Refuses a directory others could write to or list; a missing one is fine.
+    fn check_dir(&self) -> Result<(), CacheError> {
+        let metadata = match fs::metadata(&self.dir) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(CacheError::Dir {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & EXPOSED_DIR_BITS != 0 {
+            return Err(CacheError::ExposedDir {
+                path: self.dir.clone(),
+                mode,
+            });
+        }
+        Ok(())
+    }
+
     /// The cached tokens; empty when there is no file yet.
     pub fn load(&self) -> Result<CacheContents, CacheError> {
+        self.check_dir()?;
         let path = self.path();
         let mut file = match File::open(&path) {
             Ok(file) => file,
@@ -336,6 +405,37 @@ impl TokenFile {
         query: &TokenQuery,
         now: DateTime<Utc>,
     ) -> Result<(), CacheError> {
+        self.update(|contents| {
+            contents.upsert(entry, now, query);
+            true
+        })
+    }
+
+    /// Marks the entry for `token` (if the file still holds that very token) as left in place
+    /// by a renewal attempt that failed at `at`.
+    pub fn record_failed_renewal(
+        &self,
+        token: &CachedToken,
+        at: DateTime<Utc>,
+    ) -> Result<(), CacheError> {
+        self.update(|contents| {
+            // Another `get` may have renewed it meanwhile: its token stays as it is.
+            let held = contents
+                .tokens
+                .iter_mut()
+                .find(|t| t.same_token(token) && t.fetched_at == token.fetched_at);
+            match held {
+                Some(held) => {
+                    *held = held.clone().after_failed_renewal(at);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// Applies `change` to the file's contents and, when it says so, writes them back.
+    fn update(&self, change: impl FnOnce(&mut CacheContents) -> bool) -> Result<(), CacheError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -344,10 +444,14 @@ impl TokenFile {
                 path: self.dir.clone(),
                 source,
             })?;
+        // An existing directory keeps its mode: never write passwords into an exposed one.
+        self.check_dir()?;
         // Whatever could not be read is replaced: the caller has already noted why.
         let mut contents = self.load().unwrap_or_default();
+        if !change(&mut contents) {
+            return Ok(());
+        }
         contents.version = VERSION;
-        contents.upsert(entry, now, query);
         let path = self.path();
         let write_error = |source| CacheError::Write {
             path: path.clone(),
@@ -355,30 +459,72 @@ impl TokenFile {
         };
         let text = serde_json::to_vec_pretty(&contents)
             .map_err(|e| write_error(std::io::Error::other(e.to_string())))?;
-        let temporary = self.dir.join(format!(
+        let name = format!(
             ".{FILE_NAME}.{}.{}.tmp",
             std::process::id(),
             Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        let written =
-            write_new_private(&temporary, &text).and_then(|()| fs::rename(&temporary, &path));
+        );
+        let temporary = self.dir.join(&name);
+        let written = write_new_private(&temporary, &text).and_then(|our_uid| {
+            self.remove_stale_temporaries(&name, our_uid);
+            fs::rename(&temporary, &path)
+        });
         if let Err(source) = written {
             let _ = fs::remove_file(&temporary);
             return Err(write_error(source));
         }
         Ok(())
     }
+
+    /// Removes the temporary files (they may hold passwords) that crashed writers or other
+    /// users left in the directory; best effort, a file that cannot be removed stays.
+    fn remove_stale_temporaries(&self, ours: &str, our_uid: u32) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            let age = metadata
+                .modified()
+                .ok()
+                .and_then(|modified| modified.elapsed().ok());
+            if !metadata.is_dir() && stale_temporary(name, ours, metadata.uid(), our_uid, age) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
-/// Creates `path` (never following or reusing an existing file) with mode 0600 and `bytes`.
-fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Is `name` a temporary cache file to remove: not `ours`, and owned by another user or older
+/// than [`STALE_TEMPORARY_AGE`] (`age` is `None` for a modification time in the future)?
+pub fn stale_temporary(
+    name: &str,
+    ours: &str,
+    owner_uid: u32,
+    our_uid: u32,
+    age: Option<Duration>,
+) -> bool {
+    let temporary = name.starts_with(&format!(".{FILE_NAME}.")) && name.ends_with(".tmp");
+    temporary
+        && name != ours
+        && (owner_uid != our_uid || age.is_some_and(|age| age > STALE_TEMPORARY_AGE))
+}
+
+/// Creates `path` (never following or reusing an existing file) with mode 0600 and `bytes`;
+/// returns its owner, i.e. the user this process writes as.
+fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<u32> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)?;
     file.write_all(bytes)?;
-    file.sync_all()
+    file.sync_all()?;
+    Ok(file.metadata()?.uid())
 }
 
 /// Reads the file's text; the error names the position only (the text may hold passwords).
@@ -448,6 +594,131 @@ mod tests {
         let long_floor = Duration::from_secs(60);
         assert!(token.serves(at(19_900), threshold, long_floor));
         assert!(!token.serves(at(20_000), threshold, long_floor));
+    }
+
+    #[test]
+    fn after_a_failed_renewal_a_token_serves_until_the_renewal_floor_has_passed_again() {
+        let t0 = Utc::now();
+        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        let (threshold, floor) = (Duration::from_secs(30), Duration::from_secs(2));
+        let token = entry(&query(None), t0, 20);
+        assert!(!token.serves(at(5_000), threshold, floor));
+        let failed = token.clone().after_failed_renewal(at(5_000));
+        assert_eq!(failed.last_attempt(), at(5_000));
+        assert!(failed.serves(at(6_900), threshold, floor));
+        assert!(!failed.serves(at(7_100), threshold, floor));
+        // Never past expiry, and an attempt time before the fetch counts as the fetch.
+        assert!(!failed.serves(at(20_000), threshold, Duration::from_secs(60)));
+        let odd = token.after_failed_renewal(at(-10_000));
+        assert_eq!(odd.last_attempt(), t0);
+        // Files written before these fields existed still read.
+        let mut old: serde_json::Value = serde_json::to_value(&odd).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("last_attempt_at");
+        fields.remove("last_attempt_failed");
+        let old: CachedToken = serde_json::from_value(old).unwrap();
+        assert_eq!((old.last_attempt(), old.last_attempt_failed), (t0, false));
+    }
+
+    #[test]
+    fn a_failed_renewal_is_recorded_only_on_the_token_it_left_in_place() {
+        let base = tempfile::tempdir().unwrap();
+        let cache = TokenFile::new(base.path().join("c"));
+        let q = query(None);
+        let now = Utc::now();
+        let held = entry(&q, now, 60);
+        cache.store(held.clone(), &q, now).unwrap();
+        let later = now + chrono::Duration::seconds(5);
+        cache.record_failed_renewal(&held, later).unwrap();
+        let recorded = cache.load().unwrap().find(&q).cloned().unwrap();
+        assert!(recorded.last_attempt_failed);
+        assert_eq!(recorded.last_attempt_at, Some(later));
+        assert_eq!(recorded.password, held.password);
+        // Renewed meanwhile by another `get`: the newer token is left alone.
+        let newer = entry(&q, later, 60);
+        cache.store(newer.clone(), &q, later).unwrap();
+        cache
+            .record_failed_renewal(&held, later + chrono::Duration::seconds(1))
+            .unwrap();
+        assert_eq!(cache.load().unwrap().find(&q), Some(&newer));
+    }
+
+    #[test]
+    fn a_directory_others_can_write_or_list_is_neither_read_nor_written() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("c");
+        let cache = TokenFile::new(&dir);
+        let q = query(None);
+        let now = Utc::now();
+        cache.store(entry(&q, now, 60), &q, now).unwrap();
+        for exposed in [0o777, 0o770, 0o705, 0o722] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(exposed)).unwrap();
+            let error = cache.load().unwrap_err();
+            assert!(
+                matches!(&error, CacheError::ExposedDir { mode, .. } if *mode == exposed),
+                "{exposed:o}: {error:?}"
+            );
+            let text = error.to_string();
+            assert!(text.contains(&dir.display().to_string()), "{text}");
+            assert!(text.contains(&format!("mode {exposed:04o}")), "{text}");
+            let written = fs::read(cache.path()).unwrap();
+            assert!(matches!(
+                cache.store(entry(&q, now, 60), &q, now),
+                Err(CacheError::ExposedDir { .. })
+            ));
+            assert_eq!(fs::read(cache.path()).unwrap(), written, "{exposed:o}");
+        }
+        // Group may read and search it: the file itself is 0600.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+        assert!(cache.load().unwrap().find(&q).is_some());
+        cache.store(entry(&q, now, 60), &q, now).unwrap();
+    }
+
+    #[test]
+    fn temporary_files_are_stale_when_old_or_another_users() {
+        let ours = ".cache.json.7.1.tmp";
+        let other = ".cache.json.8.2.tmp";
+        let young = Some(Duration::from_secs(5));
+        let old = Some(Duration::from_secs(61));
+        assert!(!stale_temporary(other, ours, 1000, 1000, young));
+        assert!(!stale_temporary(other, ours, 1000, 1000, None));
+        assert!(stale_temporary(other, ours, 1000, 1000, old));
+        assert!(stale_temporary(other, ours, 0, 1000, young));
+        assert!(!stale_temporary(ours, ours, 0, 1000, old));
+        for name in [
+            "cache.json",
+            ".cache.json",
+            "notes.tmp",
+            ".other.json.1.2.tmp",
+        ] {
+            assert!(!stale_temporary(name, ours, 0, 1000, old), "{name}");
+        }
+    }
+
+    #[test]
+    fn store_removes_temporary_files_a_crashed_writer_left() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("c");
+        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        let crashed = dir.join(".cache.json.4242.1.tmp");
+        let in_flight = dir.join(".cache.json.4243.2.tmp");
+        for path in [&crashed, &in_flight] {
+            fs::write(path, "very-secret-password").unwrap();
+        }
+        let two_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+        File::options()
+            .write(true)
+            .open(&crashed)
+            .unwrap()
+            .set_modified(two_minutes_ago)
+            .unwrap();
+        let cache = TokenFile::new(&dir);
+        let (q, now) = (query(None), Utc::now());
+        cache.store(entry(&q, now, 60), &q, now).unwrap();
+        assert!(!crashed.exists());
+        // A young one of this user may be a concurrent `get` about to rename it.
+        assert!(in_flight.exists());
+        assert!(cache.load().unwrap().find(&q).is_some());
     }
 
     #[test]
