@@ -325,10 +325,135 @@ async fn helper_renews_at_most_once_per_min_renewal_interval_when_the_threshold_
     assert_eq!(w.token_call_count().await, 2);
 }
 
+fn get_authorization_token_unavailable() -> fake_acr::FaultRule {
+    fake_acr::FaultRule {
+        action: Some("GetAuthorizationToken".into()),
+        status: Some(503),
+        code: Some("ServiceUnavailable".into()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_during_an_outage_answers_its_valid_token_after_one_attempt_per_min_renewal_interval()
+ {
+    let w = world(60).await;
+    let argv = w.argv(
+        "credential-helper",
+        &[
+            "--acr-attempts",
+            "3",
+            "--expiring-threshold",
+            "90s",
+            "--min-renewal-interval",
+            "2s",
+            "get",
+        ],
+    );
+    let first = helper_answer(&run(&argv, PE_HOST).await);
+    let fetched = std::time::Instant::now();
+    assert_eq!(w.token_call_count().await, 1);
+    w.clouds
+        .acr()
+        .add_fault(get_authorization_token_unavailable())
+        .await
+        .unwrap();
+
+    // Inside the threshold and past the floor: one renewal attempt (not --acr-attempts 3),
+    // then the still-valid cached token.
+    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(fetched.elapsed())).await;
+    let out = run(&argv, PE_HOST).await;
+    assert_eq!(helper_answer(&out).secret, first.secret);
+    assert!(
+        out.stderr.contains("ServiceUnavailable") && out.stderr.contains("cached token"),
+        "{}",
+        out.stderr
+    );
+    let failed_at = std::time::Instant::now();
+    assert_eq!(w.token_call_count().await, 2);
+
+    // Within the floor after that failed attempt: the cached token, no ACR call.
+    let out = run(&argv, PE_HOST).await;
+    assert_eq!(helper_answer(&out).secret, first.secret);
+    assert!(out.stderr.contains("the last renewal"), "{}", out.stderr);
+    assert_eq!(w.token_call_count().await, 2);
+
+    // No valid token to fall back on: the full retry budget.
+    let no_cache = w.argv(
+        "credential-helper",
+        &["--no-cache", "--acr-attempts", "3", "get"],
+    );
+    let out = run(&no_cache, PE_HOST).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("ServiceUnavailable"), "{}", out.stdout);
+    assert_eq!(w.token_call_count().await, 5);
+
+    // The outage over and the floor passed: renewed.
+    match w.clouds.acr() {
+        acr_conformance::clouds::AcrControl::Local(admin) => admin.clear_faults(),
+        acr_conformance::clouds::AcrControl::Remote(_) => unreachable!("fakes are in-process"),
+    }
+    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(failed_at.elapsed())).await;
+    let out = run(&argv, PE_HOST).await;
+    let renewed = helper_answer(&out);
+    assert_ne!(renewed.secret, first.secret);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    assert_eq!(w.token_call_count().await, 6);
+    assert!(w.pulls(PE_HZ, &renewed.username, &renewed.secret).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_neither_reads_nor_writes_a_cache_directory_others_can_write_or_list() {
+    let w = world(3600).await;
+    let argv = w.argv("credential-helper", &["get"]);
+    std::fs::create_dir_all(w.cache_dir()).unwrap();
+    for exposed in [0o777, 0o755, 0o720] {
+        std::fs::set_permissions(w.cache_dir(), std::fs::Permissions::from_mode(exposed)).unwrap();
+        let out = run(&argv, PE_HOST).await;
+        helper_answer(&out);
+        let expected = format!(
+            "cache directory {} is accessible by others (mode {exposed:04o})",
+            w.cache_dir().display()
+        );
+        assert!(out.stderr.contains(&expected), "{}", out.stderr);
+        assert!(!w.cache_file().exists(), "{exposed:o}");
+    }
+    assert_eq!(w.token_call_count().await, 3);
+    // Made private: used again.
+    std::fs::set_permissions(w.cache_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let first = helper_answer(&run(&argv, PE_HOST).await);
+    let out = run(&argv, PE_HOST).await;
+    assert_eq!(helper_answer(&out).secret, first.secret);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    assert_eq!(w.token_call_count().await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_removes_temporary_cache_files_a_crashed_get_left() {
+    let w = world(3600).await;
+    std::fs::create_dir_all(w.cache_dir()).unwrap();
+    std::fs::set_permissions(w.cache_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let crashed = w.cache_dir().join(".cache.json.4242.1.tmp");
+    std::fs::write(&crashed, "{\"password\": \"left by a crash\"}").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&crashed)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(120))
+        .unwrap();
+    helper_answer(&run(&w.argv("credential-helper", &["get"]), PE_HOST).await);
+    let names: Vec<_> = std::fs::read_dir(w.cache_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("cache.json")]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helper_replaces_a_corrupt_cache_file_and_still_answers() {
     let w = world(3600).await;
     std::fs::create_dir_all(w.cache_dir()).unwrap();
+    std::fs::set_permissions(w.cache_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(w.cache_file(), "{\"version\": 1, \"tokens\": [tru").unwrap();
     std::fs::set_permissions(w.cache_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
     let argv = w.argv("credential-helper", &["get"]);
