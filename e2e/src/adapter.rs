@@ -232,11 +232,15 @@ impl Implementation {
         Ok(cmd)
     }
 
-    /// Starts a `process` implementation; its output goes to `endpoints.log_file`.
+    /// Starts a `process` implementation; its output is appended to `endpoints.log_file` (a
+    /// restart within a scenario keeps what the first run said).
     pub fn start(&self, endpoints: &Endpoints) -> Result<RunningProcess, AdapterError> {
         let mut cmd = self.program(endpoints)?;
-        let log =
-            std::fs::File::create(&endpoints.log_file).map_err(|source| AdapterError::LogFile {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&endpoints.log_file)
+            .map_err(|source| AdapterError::LogFile {
                 path: endpoints.log_file.clone(),
                 source,
             })?;

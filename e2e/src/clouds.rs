@@ -28,8 +28,8 @@ pub enum CloudsError {
     /// fake-acr did not start.
     #[error("fake-acr: {0}")]
     Acr(#[from] fake_acr::Error),
-    /// An external fake's admin API refused or failed.
-    #[error("{fake} admin API: {reason}")]
+    /// An external fake's admin API refused or failed (the reason names the fake and the URL).
+    #[error("{reason}")]
     Remote {
         /// `fake-metadata` or `fake-acr`.
         fake: &'static str,
@@ -283,15 +283,8 @@ impl Clouds {
                 let a = fake_acr::RemoteAdmin::new(&ext.acr_admin);
                 m.wait_ready(REMOTE_READY).await.map_err(remote_metadata)?;
                 a.wait_ready(REMOTE_READY).await.map_err(remote_acr)?;
-                // What a live listener cannot change stays as the fakes run it.
-                let running = m.get_settings().await.map_err(remote_metadata)?;
-                metadata.listen = running.listen;
-                metadata.admin_listen = running.admin_listen;
-                let running = a.get_settings().await.map_err(remote_acr)?;
-                acr.listen = running.listen;
-                acr.admin_listen = running.admin_listen;
-                acr.plain_http = running.plain_http;
-                acr.advertised_port = running.advertised_port;
+                // Listener settings (addresses, TLS, advertised port) are not sent: both fakes
+                // keep their running ones when a replacement leaves them at the defaults.
                 m.put_settings(&metadata).await.map_err(remote_metadata)?;
                 a.put_settings(&acr).await.map_err(remote_acr)?;
                 let ca_pem = a.ca_pem().await.map_err(remote_acr)?.into_bytes();

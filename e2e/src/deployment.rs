@@ -250,7 +250,7 @@ impl DeployedImplementation {
         }
     }
 
-    /// Writes every container's log to `log_file`, scales to 0 and waits until the Pods are gone.
+    /// Appends every container's log to `log_file` (a restarted one's previous run too), scales to 0 and waits until the Pods are gone.
     pub async fn stop(&self, log_file: &Path) -> Result<(), DeploymentError> {
         self.save_logs(log_file).await;
         self.park().await
@@ -290,27 +290,49 @@ impl DeployedImplementation {
         let mut out = String::new();
         for pod in self.list_pods().await.unwrap_or_default() {
             let name = pod.metadata.name.clone().unwrap_or_default();
-            let containers = pod
-                .spec
+            let statuses = pod
+                .status
                 .as_ref()
-                .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
-                .unwrap_or_else(Vec::new);
-            for container in containers {
-                let params = LogParams {
-                    container: Some(container.clone()),
-                    ..Default::default()
+                .and_then(|s| s.container_statuses.clone())
+                .unwrap_or_default();
+            for c in statuses {
+                // A restarted container's crash is in its previous instance's log.
+                let runs: &[bool] = if c.restart_count > 0 {
+                    &[true, false]
+                } else {
+                    &[false]
                 };
-                out.push_str(&format!("===== pod {name}, container {container}\n"));
-                match self.pods.logs(&name, &params).await {
-                    Ok(text) => out.push_str(&text),
-                    Err(e) => out.push_str(&format!("(log not available: {e})\n")),
+                for &previous in runs {
+                    let params = LogParams {
+                        container: Some(c.name.clone()),
+                        previous,
+                        ..Default::default()
+                    };
+                    let which = if previous {
+                        "previous run"
+                    } else {
+                        "current run"
+                    };
+                    out.push_str(&format!(
+                        "===== pod {name}, container {}, {which}\n",
+                        c.name
+                    ));
+                    match self.pods.logs(&name, &params).await {
+                        Ok(text) => out.push_str(&text),
+                        Err(e) => out.push_str(&format!("(log not available: {e})\n")),
+                    }
                 }
             }
         }
         if out.is_empty() {
             out = format!("(no Pod of Deployment {} was found)\n", self.target);
         }
-        if let Err(e) = std::fs::write(log_file, out) {
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, out.as_bytes()));
+        if let Err(e) = written {
             tracing::warn!("cannot write {}: {e}", log_file.display());
         }
     }

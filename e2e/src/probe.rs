@@ -114,6 +114,9 @@ impl ProbeOutcome {
 pub struct KubeletVerdict {
     /// True when kubelet pulled the image (the container got past the pull).
     pub pulled: bool,
+    /// True when the registry refused the credentials (or their absence): 401/403,
+    /// "unauthorized", "pull access denied", … — not DNS, TLS or connection errors.
+    pub denied: bool,
     /// The container state's reason (`ErrImagePull`, `Running`, `StartError`, …).
     pub reason: String,
     /// kubelet's message (registry refusals), shortened.
@@ -143,6 +146,24 @@ const PULL_FAILURES: &[&str] = &[
     "RegistryUnavailable",
     "SignatureValidationFailed",
 ];
+/// Words of a registry refusing the credentials, as containerd and CRI-O report it through kubelet.
+/// (Status codes come with their words, "401 Unauthorized"; bare digits could be in a digest.)
+const DENIAL_WORDS: &[&str] = &[
+    "unauthorized",
+    "authorization failed",
+    "failed to authorize",
+    "pull access denied",
+    "denied",
+    "insufficient_scope",
+    "forbidden",
+];
+
+/// True when a kubelet pull error says the registry refused the credentials.
+pub fn is_denial(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    DENIAL_WORDS.iter().any(|w| m.contains(w))
+}
+
 /// Waiting reasons kubelet only reaches after the image is there (pull, then config, create, start).
 const AFTER_PULL: &[&str] = &[
     "CreateContainerConfigError",
@@ -166,6 +187,7 @@ pub fn kubelet_verdict(pod: &Pod) -> Option<KubeletVerdict> {
     let state = c.state.as_ref()?;
     let verdict = |pulled: bool, reason: &str, message: Option<&String>| KubeletVerdict {
         pulled,
+        denied: !pulled && message.is_some_and(|m| is_denial(m)),
         reason: reason.to_string(),
         // containerd's reason comes last in a long message: keep more of it.
         message: shorten(message.map(String::as_str).unwrap_or_default(), 400),
@@ -184,6 +206,11 @@ pub fn kubelet_verdict(pod: &Pod) -> Option<KubeletVerdict> {
     let w = state.waiting.as_ref()?;
     let reason = w.reason.as_deref().unwrap_or_default();
     if PULL_FAILURES.contains(&reason) {
+        // A back-off without the error in it says nothing yet: wait for the next attempt's.
+        let message = w.message.as_deref().unwrap_or_default();
+        if !is_denial(message) && (message.is_empty() || message.ends_with('"')) {
+            return None;
+        }
         return Some(verdict(false, reason, w.message.as_ref()));
     }
     if AFTER_PULL.contains(&reason) || !c.image_id.is_empty() {
@@ -540,11 +567,33 @@ mod kubelet_tests {
         assert_eq!(v.reason, "ErrImagePull");
         assert!(v.message.contains("authorization failed"), "{}", v.message);
         assert!(v.explain().contains("kind-control-plane"));
+        assert!(v.denied);
+        // A back-off that does not repeat the error gives no verdict yet; one that does, does.
         let backoff = pod(
             serde_json::json!({"name": "probe", "ready": false, "restartCount": 0,
-            "image": "i", "imageID": "", "state": {"waiting": {"reason": "ImagePullBackOff"}}}),
+            "image": "i", "imageID": "", "state": {"waiting": {"reason": "ImagePullBackOff",
+                "message": "Back-off pulling image \"registry.example/demo/app:latest\""}}}),
         );
-        assert!(!kubelet_verdict(&backoff).unwrap().pulled);
+        assert_eq!(kubelet_verdict(&backoff), None);
+        let backoff = pod(
+            serde_json::json!({"name": "probe", "ready": false, "restartCount": 0,
+            "image": "i", "imageID": "", "state": {"waiting": {"reason": "ImagePullBackOff",
+                "message": "Back-off pulling image \"x\": ErrImagePull: unexpected status from HEAD request: 401 Unauthorized"}}}),
+        );
+        let v = kubelet_verdict(&backoff).unwrap();
+        assert!(!v.pulled && v.denied);
+    }
+
+    #[test]
+    fn network_and_tls_failures_are_not_denials() {
+        let p = pod(
+            serde_json::json!({"name": "probe", "ready": false, "restartCount": 0,
+            "image": "i", "imageID": "",
+            "state": {"waiting": {"reason": "ErrImagePull", "message":
+                "failed to pull and unpack image: failed to resolve reference: failed to do request: Head \"https://registry.example/v2/demo/app/manifests/latest\": tls: failed to verify certificate: x509: certificate signed by unknown authority"}}}),
+        );
+        let v = kubelet_verdict(&p).expect("a verdict");
+        assert!(!v.pulled && !v.denied, "{v:?}");
     }
 
     #[test]

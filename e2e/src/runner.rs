@@ -315,6 +315,18 @@ fn check_options(options: &RunOptions) -> Result<(), RunError> {
             "--probe kubelet needs a cluster with nodes (--kubeconfig, e.g. kind); the local control plane has no kubelet".into(),
         ));
     }
+    // In-process fakes are only reachable from this machine's processes, not from Pods.
+    let external = options.metadata_admin.is_some();
+    if deployment && !external {
+        return Err(RunError::Options(
+            "--implementation deployment needs the fakes it reaches: give them with --metadata-admin, --acr-admin and --acr-address (in-process fakes are not reachable from Pods)".into(),
+        ));
+    }
+    if options.probe == ProbeMode::Kubelet && !external {
+        return Err(RunError::Options(
+            "--probe kubelet needs the fakes the node reaches: give them with --metadata-admin, --acr-admin and --acr-address (in-process fakes are not reachable from a kubelet)".into(),
+        ));
+    }
     Ok(())
 }
 

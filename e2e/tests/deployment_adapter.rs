@@ -165,6 +165,23 @@ async fn contradictory_options_are_refused_with_the_option_names() {
         ),
         (
             RunOptions {
+                implementation: AdapterKind::Deployment,
+                deployment: Some("kube-system/x".parse().unwrap()),
+                kubeconfig: Some("/nonexistent/kubeconfig".into()),
+                ..RunOptions::default()
+            },
+            "--metadata-admin, --acr-admin and --acr-address",
+        ),
+        (
+            RunOptions {
+                probe: acr_conformance::probe::ProbeMode::Kubelet,
+                kubeconfig: Some("/nonexistent/kubeconfig".into()),
+                ..RunOptions::default()
+            },
+            "not reachable from a kubelet",
+        ),
+        (
+            RunOptions {
                 probe: acr_conformance::probe::ProbeMode::Kubelet,
                 ..RunOptions::default()
             },

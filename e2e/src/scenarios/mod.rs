@@ -205,6 +205,8 @@ impl<'e> Ctx<'e> {
         work_dir: PathBuf,
     ) -> Self {
         let (acr, metadata) = crate::clouds::default_plan(NODE_REGION);
+        // Implementations append to the scenario's log: start it empty.
+        let _ = std::fs::remove_file(work_dir.join(format!("{}.implementation.log", info.id)));
         Self {
             info,
             env,
@@ -379,12 +381,20 @@ impl<'e> Ctx<'e> {
         if self.process.is_none() && self.source.is_none() && !self.deployed_up {
             let _ = std::fs::remove_dir_all(&endpoints.state_dir);
         }
-        std::fs::create_dir_all(&endpoints.state_dir).map_err(|e| {
-            Stop::Error(format!(
-                "cannot create {}: {e}",
-                endpoints.state_dir.display()
-            ))
-        })?;
+        // Owner-only: an implementation may keep credentials there (a helper's token cache).
+        std::fs::create_dir_all(&endpoints.state_dir)
+            .and_then(|()| {
+                std::fs::set_permissions(
+                    &endpoints.state_dir,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                )
+            })
+            .map_err(|e| {
+                Stop::Error(format!(
+                    "cannot create {}: {e}",
+                    endpoints.state_dir.display()
+                ))
+            })?;
         if let Some(p) = self.process.take() {
             p.stop().await;
         }
@@ -395,8 +405,10 @@ impl<'e> Ctx<'e> {
                     deployed.stop(&self.log_file()).await?;
                     self.deployed_up = false;
                 }
-                deployed.start().await?;
+                // Up from the moment it is scaled: a start that fails or times out must still be
+                // parked by `stop`, or it would write into the next scenario.
                 self.deployed_up = true;
+                deployed.start().await?;
             }
             AdapterKind::Process => {
                 let p = self
@@ -512,6 +524,12 @@ impl<'e> Ctx<'e> {
         }
         let verdict = self.probe_tool()?.kubelet(namespace, sa, image).await?;
         self.kubelet_pulls += 1;
+        if !expect_pull && !verdict.pulled && !verdict.denied {
+            return Err(Stop::Error(format!(
+                "a real kubelet could not pull {image} in {namespace} for a reason other than credentials, so it cannot confirm the refusal: {}",
+                verdict.explain()
+            )));
+        }
         check!(
             verdict.pulled == expect_pull,
             "the suite's own pull and a real kubelet disagree for a Pod in {namespace} \
@@ -533,7 +551,8 @@ impl<'e> Ctx<'e> {
         Ok(probe.credentials(image, vec![forced]).await?.pulled())
     }
 
-    /// Polls the probe until a credential pulls `image`; returns the time it took.
+    /// Polls the probe until a credential pulls `image`; returns the time it took (in probe
+    /// mode `kubelet`, a real kubelet then confirms, outside the measured time).
     pub async fn until_pulls(
         &mut self,
         namespace: &str,
@@ -541,15 +560,27 @@ impl<'e> Ctx<'e> {
         image: &str,
         within: Duration,
     ) -> Result<Duration, Stop> {
+        let (took, outcome) = self.until_pulls_api(namespace, sa, image, within).await?;
+        self.confirm_with_kubelet(namespace, sa, image, true, &outcome)
+            .await?;
+        Ok(took)
+    }
+
+    /// As `until_pulls`, without the kubelet's confirmation: for scenarios that count what
+    /// happens in a time window and confirm afterwards (`confirm_pulls`).
+    pub async fn until_pulls_api(
+        &mut self,
+        namespace: &str,
+        sa: &str,
+        image: &str,
+        within: Duration,
+    ) -> Result<(Duration, ProbeOutcome), Stop> {
         let t0 = Instant::now();
         let mut last;
         loop {
             let outcome = self.probe(namespace, sa, image).await?;
             if outcome.pulled_with_credentials() {
-                let took = t0.elapsed();
-                self.confirm_with_kubelet(namespace, sa, image, true, &outcome)
-                    .await?;
-                return Ok(took);
+                return Ok((t0.elapsed(), outcome));
             }
             last = outcome.explain();
             if t0.elapsed() >= within {
