@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `just e2e-kind`: the conformance suite against an implementation running in a kind cluster, judged
 # by real kubelet pulls. Needs docker (or podman with KIND_EXPERIMENTAL_PROVIDER=podman), kind,
-# kubectl and curl; see README "Containers, kind and testcontainers".
+# kubectl, curl and openssl; see README "Containers, kind and testcontainers".
 #
 #   e2e/kind/run.sh [--image REF] [--manifest PATH] [--name NAME] [--keep] [-- SUITE-ARGS...]
 #
@@ -48,8 +48,8 @@ acr_admin=http://127.0.0.1:30444
 metadata_admin=http://127.0.0.1:30081
 acr_nodeport=127.0.0.1:30443
 
-for tool in kind kubectl curl; do
-  command -v "$tool" >/dev/null || die "$tool is not installed (kind mode needs kind, kubectl and curl)"
+for tool in kind kubectl curl openssl; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (kind mode needs kind, kubectl, curl and openssl)"
 done
 if [ "${KIND_EXPERIMENTAL_PROVIDER:-}" = podman ]; then
   engine=podman
@@ -101,8 +101,18 @@ if [ -n "$image" ] && "$engine" image inspect "$image" >/dev/null 2>&1; then
 fi
 
 say "deploying the fakes"
-kubectl apply -f "$here/manifests/00-namespace.yaml" -f "$here/manifests/10-fake-metadata.yaml" \
-  -f "$here/manifests/20-fake-acr.yaml"
+kubectl apply -f "$here/manifests/00-namespace.yaml"
+# fake-acr's test CA, made once per cluster and kept in a Secret: a restarted fake-acr signs with
+# the CA the nodes' containerd and the implementation already trust.
+if ! kubectl -n acr-fakes get secret fake-acr-ca >/dev/null 2>&1; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=acr-conformance test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$work/ca.key" -out "$work/ca-issued.crt" 2>/dev/null || die "openssl could not make the test CA"
+  kubectl -n acr-fakes create secret tls fake-acr-ca --cert "$work/ca-issued.crt" --key "$work/ca.key"
+  rm -f "$work/ca.key"
+fi
+kubectl apply -f "$here/manifests/10-fake-metadata.yaml" -f "$here/manifests/20-fake-acr.yaml"
 kubectl -n acr-fakes rollout restart deployment fake-metadata fake-acr >/dev/null
 kubectl -n acr-fakes rollout status deployment fake-metadata fake-acr --timeout 180s
 
@@ -151,7 +161,10 @@ kubectl -n kube-system create configmap acr-test-ca --from-file=ca.crt="$work/ca
 
 say "deploying the implementation from $manifest${image:+ with image $image}"
 kubectl apply -f "$manifest"
-deployments="$(kubectl get -f "$manifest" -o jsonpath='{range .items[?(@.kind=="Deployment")]}{.metadata.namespace}/{.metadata.name}{"\n"}{end}')"
+# custom-columns works for one object and for many (jsonpath's .items only for many).
+deployments="$(kubectl get -f "$manifest" --no-headers \
+  -o custom-columns=KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name |
+  awk '$1 == "Deployment" { print $2 "/" $3 }')"
 [ -n "$deployments" ] || die "$manifest has no Deployment"
 while IFS=/ read -r ns deploy; do
   if [ -n "$image" ]; then
