@@ -110,6 +110,9 @@ pub enum RunError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// Ctrl-C stopped the run before the report was written.
+    #[error("interrupted (Ctrl-C): no report written")]
+    Interrupted,
     /// The options contradict each other.
     #[error("{0}")]
     Options(String),
@@ -243,34 +246,47 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
 
     let mut results = Vec::new();
-    for (i, info) in selected.iter().enumerate() {
-        let result = match (applicability(info, &implementation), env.as_mut()) {
-            (Some(reason), _) => {
-                ScenarioResult::new(info, Verdict::NotApplicable, reason, Duration::ZERO)
-            }
-            (None, Some(env)) => {
-                if !options.quiet {
-                    eprintln!(
-                        "[{:>2}/{}] {:<4} running… {}",
-                        i + 1,
-                        selected.len(),
-                        info.id,
-                        info.title
-                    );
+    let scenarios = async {
+        for (i, info) in selected.iter().enumerate() {
+            let result = match (applicability(info, &implementation), env.as_mut()) {
+                (Some(reason), _) => {
+                    ScenarioResult::new(info, Verdict::NotApplicable, reason, Duration::ZERO)
                 }
-                run_one(info, env, &implementation, &setup, &work_dir).await
+                (None, Some(env)) => {
+                    if !options.quiet {
+                        eprintln!(
+                            "[{:>2}/{}] {:<4} running… {}",
+                            i + 1,
+                            selected.len(),
+                            info.id,
+                            info.title
+                        );
+                    }
+                    run_one(info, env, &implementation, &setup, &work_dir).await
+                }
+                (None, None) => {
+                    ScenarioResult::new(info, Verdict::Error, "no cluster", Duration::ZERO)
+                }
+            };
+            if !options.quiet {
+                eprintln!("{}", progress_line(i + 1, selected.len(), &result));
             }
-            (None, None) => ScenarioResult::new(info, Verdict::Error, "no cluster", Duration::ZERO),
-        };
-        if !options.quiet {
-            eprintln!("{}", progress_line(i + 1, selected.len(), &result));
+            results.push(result);
         }
-        results.push(result);
-    }
+    };
+    // Ctrl-C still gives a deployed implementation its replicas back (and drops a running
+    // process implementation, which is killed with its handle).
+    let interrupted = tokio::select! {
+        () = scenarios => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
     if let Some(deployed) = &setup.deployed
         && let Err(e) = deployed.restore().await
     {
         eprintln!("acr-conformance: warning: could not restore the replica count: {e}");
+    }
+    if interrupted {
+        return Err(RunError::Interrupted);
     }
     let report = Report {
         implementation: match &options.deployment {
