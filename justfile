@@ -16,6 +16,23 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Run tests RUNS times in a row and count failures (flake hunting; best with another build loading the machine). ARGS go to cargo test, e.g. `just stress 200 -p acr-conformance --lib adapter::`.
+stress RUNS *ARGS:
+    #!/usr/bin/env bash
+    set -uo pipefail
+    cargo test --quiet --no-run {{ARGS}} || exit 1
+    failed=0
+    for i in $(seq 1 {{RUNS}}); do
+      if ! out=$(cargo test --quiet {{ARGS}} 2>&1); then
+        failed=$((failed + 1))
+        echo "run $i FAILED:" >&2
+        printf '%s\n' "$out" | grep -E 'panicked|FAILED|failures:' | head -20 >&2
+      fi
+      printf '\rrun %d/%d, %d failed' "$i" {{RUNS}} "$failed" >&2
+    done
+    echo >&2
+    [ "$failed" -eq 0 ]
+
 # What CI runs, from this checkout.
 ci:
     bash .ci/run

@@ -44,6 +44,24 @@ impl World {
         self.cache_dir().join("cache.json")
     }
 
+    /// Lets `by` pass for the helper's cache alone: every time it recorded (expiry, fetch, last
+    /// renewal attempt) moves back by `by`. The helper judges renewal from those times and the
+    /// clock, so this is its clock moved forward — no wall-clock window a loaded machine could
+    /// miss. The file keeps its 0600 mode (rewritten in place).
+    fn age_cache(&self, by: Duration) {
+        use acr_refresher::credential_source::token_file::CacheContents;
+        let path = self.cache_file();
+        let text = std::fs::read_to_string(&path).expect("the helper wrote its cache");
+        let mut cache: CacheContents = serde_json::from_str(&text).expect("cache layout");
+        let by = chrono::Duration::from_std(by).unwrap();
+        for token in &mut cache.tokens {
+            token.expires_at -= by;
+            token.fetched_at -= by;
+            token.last_attempt_at = token.last_attempt_at.map(|at| at - by);
+        }
+        std::fs::write(&path, serde_json::to_vec(&cache).unwrap()).unwrap();
+    }
+
     async fn token_call_count(&self) -> usize {
         self.clouds.token_calls().await.unwrap().len()
     }
@@ -260,19 +278,18 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helper_answers_from_its_cache_until_the_token_enters_the_threshold() {
-    let w = world(6).await;
+    let w = world(3600).await;
     let argv = w.argv(
         "credential-helper",
         &[
             "--expiring-threshold",
-            "3s",
+            "15m",
             "--min-renewal-interval",
-            "1s",
+            "1m",
             "get",
         ],
     );
     let first = helper_answer(&run(&argv, PE_HOST).await);
-    let fetched = std::time::Instant::now();
     assert_eq!(w.token_call_count().await, 1);
     // A second get within the token's life before the threshold: the cached token, no ACR call.
     let second = helper_answer(&run(&argv, PE_HOST).await);
@@ -282,8 +299,15 @@ async fn helper_answers_from_its_cache_until_the_token_enters_the_threshold() {
     let vpc = helper_answer(&run(&argv, "registry-vpc.cn-hangzhou.aliyuncs.com").await);
     assert_eq!(vpc.secret, first.secret);
     assert_eq!(w.token_call_count().await, 1);
-    // Less than the threshold (3 s of 6 s) left: a new token.
-    tokio::time::sleep(Duration::from_millis(3300).saturating_sub(fetched.elapsed())).await;
+    // 44 minutes later, 16 of the token's 60 are left: still outside the threshold.
+    w.age_cache(Duration::from_secs(44 * 60));
+    assert_eq!(
+        helper_answer(&run(&argv, PE_HOST).await).secret,
+        first.secret
+    );
+    assert_eq!(w.token_call_count().await, 1);
+    // 2 minutes more: 14 minutes left, inside the threshold: a new token.
+    w.age_cache(Duration::from_secs(2 * 60));
     let third = helper_answer(&run(&argv, PE_HOST).await);
     assert_ne!(third.secret, first.secret);
     assert_eq!(w.token_call_count().await, 2);
@@ -298,30 +322,40 @@ async fn helper_answers_from_its_cache_until_the_token_enters_the_threshold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helper_renews_at_most_once_per_min_renewal_interval_when_the_threshold_exceeds_the_lifetime()
  {
-    let w = world(20).await;
+    let w = world(3600).await;
     let argv = w.argv(
         "credential-helper",
         &[
             "--expiring-threshold",
-            "30s",
+            "2h",
             "--min-renewal-interval",
-            "3s",
+            "1m",
             "get",
         ],
     );
     let first = helper_answer(&run(&argv, PE_HOST).await);
-    let fetched = std::time::Instant::now();
-    // Inside the threshold from the start, but fetched less than 3 s ago: the same token.
-    while fetched.elapsed() < Duration::from_millis(2500) {
+    // Inside the threshold from the start, but fetched less than a minute ago: the same token.
+    for _ in 0..3 {
         assert_eq!(
             helper_answer(&run(&argv, PE_HOST).await).secret,
             first.secret
         );
     }
+    // Half a minute later (plus however long those gets took): still the same token.
+    w.age_cache(Duration::from_secs(30));
+    assert_eq!(
+        helper_answer(&run(&argv, PE_HOST).await).secret,
+        first.secret
+    );
     assert_eq!(w.token_call_count().await, 1);
-    tokio::time::sleep(Duration::from_millis(3200).saturating_sub(fetched.elapsed())).await;
+    // Over a minute after the fetch: renewed once, and the new token is held for the next minute.
+    w.age_cache(Duration::from_secs(31));
     let renewed = helper_answer(&run(&argv, PE_HOST).await);
     assert_ne!(renewed.secret, first.secret);
+    assert_eq!(
+        helper_answer(&run(&argv, PE_HOST).await).secret,
+        renewed.secret
+    );
     assert_eq!(w.token_call_count().await, 2);
 }
 
@@ -337,21 +371,20 @@ fn get_authorization_token_unavailable() -> fake_acr::FaultRule {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helper_during_an_outage_answers_its_valid_token_after_one_attempt_per_min_renewal_interval()
  {
-    let w = world(60).await;
+    let w = world(3600).await;
     let argv = w.argv(
         "credential-helper",
         &[
             "--acr-attempts",
             "3",
             "--expiring-threshold",
-            "90s",
+            "2h",
             "--min-renewal-interval",
-            "2s",
+            "1m",
             "get",
         ],
     );
     let first = helper_answer(&run(&argv, PE_HOST).await);
-    let fetched = std::time::Instant::now();
     assert_eq!(w.token_call_count().await, 1);
     w.clouds
         .acr()
@@ -361,7 +394,7 @@ async fn helper_during_an_outage_answers_its_valid_token_after_one_attempt_per_m
 
     // Inside the threshold and past the floor: one renewal attempt (not --acr-attempts 3),
     // then the still-valid cached token.
-    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(fetched.elapsed())).await;
+    w.age_cache(Duration::from_secs(61));
     let out = run(&argv, PE_HOST).await;
     assert_eq!(helper_answer(&out).secret, first.secret);
     assert!(
@@ -369,10 +402,10 @@ async fn helper_during_an_outage_answers_its_valid_token_after_one_attempt_per_m
         "{}",
         out.stderr
     );
-    let failed_at = std::time::Instant::now();
     assert_eq!(w.token_call_count().await, 2);
 
     // Within the floor after that failed attempt: the cached token, no ACR call.
+    w.age_cache(Duration::from_secs(30));
     let out = run(&argv, PE_HOST).await;
     assert_eq!(helper_answer(&out).secret, first.secret);
     assert!(out.stderr.contains("the last renewal"), "{}", out.stderr);
@@ -393,7 +426,7 @@ async fn helper_during_an_outage_answers_its_valid_token_after_one_attempt_per_m
         acr_conformance::clouds::AcrControl::Local(admin) => admin.clear_faults(),
         acr_conformance::clouds::AcrControl::Remote(_) => unreachable!("fakes are in-process"),
     }
-    tokio::time::sleep(Duration::from_millis(2200).saturating_sub(failed_at.elapsed())).await;
+    w.age_cache(Duration::from_secs(31));
     let out = run(&argv, PE_HOST).await;
     let renewed = helper_answer(&out);
     assert_ne!(renewed.secret, first.secret);
@@ -556,7 +589,7 @@ fn go_seconds(text: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubelet_plugin_answers_registry_auth_with_a_cache_duration_before_the_threshold() {
-    let w = world(120).await;
+    let w = world(600).await;
     let argv = w.argv(
         "kubelet-credential-provider",
         &["--expiring-threshold", "30s"],
@@ -567,9 +600,10 @@ async fn kubelet_plugin_answers_registry_auth_with_a_cache_duration_before_the_t
     assert_eq!(v["apiVersion"], "credentialprovider.kubelet.k8s.io/v1");
     assert_eq!(v["kind"], "CredentialProviderResponse");
     assert_eq!(v["cacheKeyType"], "Registry");
-    // Lifetime 120 s minus threshold 30 s, less the time the call took.
+    // Lifetime 600 s minus threshold 30 s, less the time the call took (a minute of margin for
+    // a loaded machine; a cacheDuration from the whole lifetime would be 600 s, too late).
     let ttl = go_seconds(v["cacheDuration"].as_str().unwrap());
-    assert!((80..=90).contains(&ttl), "cacheDuration {ttl} s");
+    assert!((510..=570).contains(&ttl), "cacheDuration {ttl} s");
     let auth = v["auth"].as_object().unwrap();
     let host = "demo-hz-registry.cn-hangzhou.cr.aliyuncs.com";
     assert_eq!(auth.keys().collect::<Vec<_>>(), vec![host]);

@@ -28,7 +28,8 @@ fn metadata(server: &MockServer, role: Option<&str>, imdsv1_disabled: bool) -> E
         endpoint: server.uri(),
         role: role.map(str::to_owned),
         imdsv1_disabled,
-        timeout: Duration::from_millis(500),
+        // Generous for a loaded machine; the slow answers below take far longer.
+        timeout: Duration::from_secs(2),
         ..Default::default()
     })
     .unwrap()
@@ -163,7 +164,7 @@ async fn metadata_retries_5xx_and_reports_slow_answers_as_timeouts() {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("{ROLE_PATH}Slow")))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
         .mount(&server)
         .await;
     assert!(
@@ -184,7 +185,7 @@ fn acr(server: &MockServer, signature: SignatureVersion) -> AcrClient {
         AcrClientSettings {
             endpoint_template: server.uri(),
             signature,
-            timeout: Duration::from_millis(800),
+            timeout: Duration::from_secs(2),
             attempts: 3,
             retry_base: Duration::from_millis(20),
             retry_max: Duration::from_millis(400),
@@ -312,7 +313,7 @@ async fn acr_malformed_and_slow_answers_are_typed_errors() {
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(ee_body("pw"))
-                .set_delay(Duration::from_secs(5)),
+                .set_delay(Duration::from_secs(10)),
         )
         .mount(&server)
         .await;

@@ -234,7 +234,7 @@ impl Implementation {
 
     /// Starts a `process` implementation; its output is appended to `endpoints.log_file` (a
     /// restart within a scenario keeps what the first run said).
-    pub fn start(&self, endpoints: &Endpoints) -> Result<RunningProcess, AdapterError> {
+    pub async fn start(&self, endpoints: &Endpoints) -> Result<RunningProcess, AdapterError> {
         let mut cmd = self.program(endpoints)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -252,11 +252,13 @@ impl Implementation {
             .stdout(log)
             .stderr(log2)
             .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|source| AdapterError::Spawn {
-            kind: self.kind.name(),
-            program: self.command.first().cloned().unwrap_or_default(),
-            source,
-        })?;
+        let child = crate::spawn::spawn(&mut cmd)
+            .await
+            .map_err(|source| AdapterError::Spawn {
+                kind: self.kind.name(),
+                program: self.command.first().cloned().unwrap_or_default(),
+                source,
+            })?;
         Ok(RunningProcess { child })
     }
 
@@ -338,16 +340,19 @@ impl CredentialSource {
             .stdout(Stdio::piped())
             .stderr(self.stderr_log())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|source| AdapterError::Spawn {
-            kind,
-            program: self
-                .implementation
-                .command
-                .first()
-                .cloned()
-                .unwrap_or_default(),
-            source,
-        })?;
+        let mut child =
+            crate::spawn::spawn(&mut cmd)
+                .await
+                .map_err(|source| AdapterError::Spawn {
+                    kind,
+                    program: self
+                        .implementation
+                        .command
+                        .first()
+                        .cloned()
+                        .unwrap_or_default(),
+                    source,
+                })?;
         if let Some(mut input) = child.stdin.take() {
             let _ = input.write_all(stdin).await;
         }

@@ -14,6 +14,7 @@
 //! - [`report`]: results and the junit.xml / summary.md / summary.json writers.
 //! - [`runner`]: the `run` / `list` subcommands: scenarios in series, progress, report.
 //! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI).
+//! - [`spawn`]: starting a program that may have just been written (retried while busy).
 
 pub mod adapter;
 pub mod catalogue;
@@ -27,3 +28,4 @@ pub mod pull_secret;
 pub mod report;
 pub mod runner;
 pub mod scenarios;
+pub mod spawn;

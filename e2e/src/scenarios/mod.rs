@@ -414,6 +414,7 @@ impl<'e> Ctx<'e> {
                 let p = self
                     .implementation
                     .start(&endpoints)
+                    .await
                     .map_err(|e| Stop::Error(e.to_string()))?;
                 self.process = Some(p);
             }

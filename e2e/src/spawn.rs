@@ -1,0 +1,82 @@
+//! Starting a program that may have just been written.
+//!
+//! `exec` fails with ETXTBSY ("Text file busy") while any process holds the file open for
+//! writing. That includes a child another thread of this process forked in the instant the
+//! file's write descriptor was open: the child holds a copy until its own `exec` closes it, a few
+//! milliseconds later. Tests write scripts and run them while other tests fork, and a user may run
+//! the suite the moment a build finished writing the implementation: both are retried, with a
+//! bound, instead of failing at random.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// How often a busy executable is tried before the error is returned.
+const ATTEMPTS: u32 = 50;
+/// The pause between tries (the whole budget is about one second).
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// Is this the error `exec` gives for a file someone still has open for writing?
+pub fn is_text_file_busy(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::ExecutableFileBusy
+}
+
+/// `command.spawn()`, retried while the executable is busy (see the module comment).
+pub async fn spawn(command: &mut Command) -> io::Result<Child> {
+    let mut attempt = 1;
+    loop {
+        match command.spawn() {
+            Err(e) if is_text_file_busy(&e) && attempt < ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(PAUSE).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    #[tokio::test]
+    async fn a_busy_executable_is_retried_until_the_writer_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"#!/bin/sh\nexit 7\n").unwrap();
+        file.flush().unwrap();
+        // While the write descriptor is open, exec is refused with ETXTBSY.
+        let refused = Command::new(&path).spawn().unwrap_err();
+        assert!(is_text_file_busy(&refused), "{refused:?}");
+        // Let go of it a little later: the retrying spawn gets through.
+        let closer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(file);
+        });
+        let status = spawn(&mut Command::new(&path))
+            .await
+            .expect("spawned once the file was closed")
+            .wait()
+            .await
+            .unwrap();
+        closer.await.unwrap();
+        assert_eq!(status.code(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_returned_at_once() {
+        let e = spawn(&mut Command::new("/nonexistent/program"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}
