@@ -4,7 +4,7 @@
 //! `Lookup`, `URLsMatch`, `isDefaultRegistryMatch`) together with the pieces of Go's standard
 //! library it leans on (`net/url.Parse` for `https://` + key, `net.SplitHostPort`,
 //! `path/filepath.Match`), because kubelet — not us — decides which credentials a pull uses
-//! (HELPER-BEHAVIOUR.md §3). Go strings are bytes, so keys are kept as bytes too: a key with
+//! (docs/helper-behaviour.md). Go strings are bytes, so keys are kept as bytes too: a key with
 //! `%C3` escapes unescapes to bytes that need not be UTF-8, exactly as in kubelet.
 
 use std::collections::BTreeMap;
@@ -615,7 +615,7 @@ mod tests {
         assert_eq!(k.ignored().len(), 1);
     }
 
-    // The vectors of HELPER-BEHAVIOUR.md §3 (kubelet keyring_test.go).
+    // The vectors of kubelet's keyring_test.go.
     #[test]
     fn per_label_globs_never_span_a_dot() {
         assert!(!matches("*.kubernetes.io", "kubernetes.io/foo"));
@@ -696,7 +696,7 @@ mod tests {
         assert!(!is_default_registry_match("/foo"));
     }
 
-    // The derived vectors for the gen-1 default `acr-registry` (HELPER-BEHAVIOUR.md §3).
+    // The derived vectors for the gen-1 default `acr-registry` (docs/helper-behaviour.md).
     #[test]
     fn seed_default_vectors() {
         let seed = [

@@ -1,6 +1,6 @@
 //! The ACR registry domain grammar: host ↔ (edition, instance name, region, network variant).
 //!
-//! Follows the grammar the open ACR clients use (WIRE.md §2.5, mozillazg `registry.go`):
+//! Follows the grammar the open ACR clients use (docs/wire.md, mozillazg `registry.go`):
 //! `^(?:(<instanceName>[^.\s]+)-)?registry(?:-intl)?(?:-vpc)?(?:-internal)?(?:\.distributed)?\.(<region>[^.]+)\.(?:cr\.)?aliyuncs\.com`
 //! anchored at the end as well, because we parse whole hosts, and with the edition tied to the
 //! `cr.` label (Enterprise Edition hosts always have it, Personal Edition hosts never do) so that

@@ -1,6 +1,6 @@
-//! The POP error envelope (WIRE.md §2.7): what a server sends on failure and what a client
-//! reads back. RPC and V3 APIs use `Code`/`Message`/`RequestId`; ROA APIs such as the Personal
-//! Edition `GET /tokens` use lower-case keys.
+//! The POP error envelope (docs/wire.md, "Errors"): what a server sends on failure and what a
+//! client reads back. RPC and V3 APIs use `Code`/`Message`/`RequestId`; ROA APIs such as the
+//! Personal Edition `GET /tokens` use lower-case keys.
 
 use serde::{Deserialize, Serialize};
 

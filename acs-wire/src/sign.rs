@@ -1,4 +1,5 @@
-//! Alibaba Cloud POP request signing, client side and verifier side (WIRE.md §3).
+//! Alibaba Cloud POP request signing, client side and verifier side (docs/wire.md, "Request
+//! signing").
 //!
 //! Three schemes reach the ACR OpenAPI: RPC V1 (HMAC-SHA1 over the query, [`rpc_v1`]), ROA V1
 //! (HMAC-SHA1 over selected headers, [`roa_v1`]) and V3 (`ACS3-HMAC-SHA256`, [`v3`]). Each module

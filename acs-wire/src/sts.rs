@@ -1,5 +1,6 @@
 //! Self-validating STS credentials shared by fake-metadata (which issues them) and fake-acr (which
-//! checks them), plus the ECS RAM-role credentials document (WIRE.md §1.4).
+//! checks them), plus the ECS RAM-role credentials document (docs/wire.md, "The credentials
+//! document").
 //!
 //! Scheme, so two fakes agree from configuration alone (no shared runtime state):
 //! - `payload` = base64url (no padding) of the claims as compact JSON
@@ -213,7 +214,7 @@ pub struct EcsDocumentError {
     pub reason: String,
 }
 
-/// The ECS RAM-role credentials document (WIRE.md §1.4), same fields and order; Code optional when parsing.
+/// The ECS RAM-role credentials document, same fields and order; Code optional when parsing.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EcsRamRoleCredentials {

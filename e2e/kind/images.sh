@@ -13,7 +13,7 @@
 # Engine: --engine, else $ACR_CONTAINER_ENGINE, else docker if its daemon answers, else podman;
 # with neither, podman (+ runc) is installed with apt-get when run as root on Debian/Ubuntu.
 # Podman runs with runc and `default_ulimits = []` (containers.conf under the cache directory): the
-# settings CONTROL-PLANE.md found necessary on machines with a hybrid cgroup layout.
+# settings found necessary on machines with a hybrid cgroup layout.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -1,4 +1,4 @@
-//! The scenario catalogue of CONFORMANCE.md: stable IDs, titles, groups and levels.
+//! The scenario catalogue of docs/conformance.md: stable IDs, titles, groups and levels.
 //!
 //! This is data only; what each scenario does lives in `scenarios/`.
 
@@ -86,7 +86,7 @@ const fn entry(id: &'static str, group: Group, level: Level, title: &'static str
 use Group::*;
 use Level::*;
 
-/// Every scenario of CONFORMANCE.md, in catalogue order.
+/// Every scenario of docs/conformance.md, in catalogue order.
 pub const CATALOGUE: &[ScenarioInfo] = &[
     entry(
         "NS1",

@@ -3,7 +3,7 @@
 //! Modules:
 //! - [`cluster`]: a real local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
 //!   started as processes for tests, plus the `cluster up|down` commands of the `acr-conformance` binary.
-//! - [`catalogue`]: the scenario IDs, titles, groups and levels of CONFORMANCE.md.
+//! - [`catalogue`]: the scenario IDs, titles, groups and levels of docs/conformance.md.
 //! - [`host_proxy`]: a loopback CONNECT proxy that routes Alibaba host names to the fakes.
 //! - [`adapter`]: how an implementation is run (process, docker credential helper, kubelet plugin).
 //! - [`deployment`]: adapter `deployment`: an implementation already deployed in the cluster.

@@ -1,4 +1,4 @@
-//! Host names fake-acr answers for, and what each one is (WIRE.md §2.1, §2.5, §4.2).
+//! Host names fake-acr answers for, and what each one is (docs/wire.md).
 
 use crate::settings::Settings;
 

@@ -2,9 +2,10 @@
 //! `GetAuthorizationToken` (EE, RPC 2018-12-01), `GET /tokens` (Personal, ROA 2016-06-07),
 //! `ListInstance` and `ListInstanceEndpoint`.
 //!
-//! Error codes whose real names are unverified (WIRE.md §2.7, §7) — chosen here and documented
-//! in the README: `InvalidSecurityToken.Expired`, `InvalidSecurityToken.Malformed`,
-//! `InvalidSecurityToken.MismatchWithAccessKey` (all 400), `INSTANCE_NOT_EXIST` (404).
+//! Error codes whose real names are unverified (docs/wire.md, "Choices where the real behaviour
+//! is unknown") — chosen here and documented in the README: `InvalidSecurityToken.Expired`,
+//! `InvalidSecurityToken.Malformed`, `InvalidSecurityToken.MismatchWithAccessKey` (all 400),
+//! `INSTANCE_NOT_EXIST` (404).
 
 use acs_wire::error::PopError;
 use acs_wire::sign::verify::{IncomingRequest, SignedRequest};

@@ -2,7 +2,7 @@
 //! `AuthorizationToken`) and Registry v2 bearer JWTs. Both are HMACs keyed by values derived
 //! from the account secret, so any fake-acr process with the same secret accepts them.
 //!
-//! Password shape follows the observed EE shape (WIRE.md §2.2): `base64(JSON) + ":" + 40 hex`,
+//! Password shape follows the observed EE shape (docs/wire.md): `base64(JSON) + ":" + 40 hex`,
 //! the hex being HMAC-SHA1 over the base64 part. JWTs are HS256 (the real service uses RS256 with
 //! a `kid`; clients do not verify the signature, the registry does).
 

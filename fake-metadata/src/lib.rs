@@ -4,7 +4,7 @@
 //! - `settings`: every knob, its default, and the config-file format.
 //! - `faults`: fault rules (path glob, method, count/probability, time window) and their kinds.
 //! - `state`: offset clock, STS credentials and rotation, hardened-mode tokens, request log.
-//! - `service`: the metadata endpoints themselves (WIRE.md §1).
+//! - `service`: the metadata endpoints themselves (docs/wire.md).
 //! - `admin`: the in-process admin handle and the admin HTTP API.
 //! - `server`: starting both listeners; shutdown on drop.
 //! - `client` (feature `client`): `RemoteAdmin`, the admin HTTP API of a fake elsewhere.

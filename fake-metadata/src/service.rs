@@ -1,4 +1,4 @@
-//! The metadata endpoints (WIRE.md §1): paths, directory listings, RAM-role credentials, hardened
+//! The metadata endpoints (docs/wire.md): paths, directory listings, RAM-role credentials, hardened
 //! mode and fault injection. Routes on the path only, so absolute-form (proxy) targets work.
 
 use std::collections::BTreeSet;

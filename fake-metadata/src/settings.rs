@@ -81,7 +81,7 @@ impl SettingsError {
     }
 }
 
-/// IMDS hardened mode (`HttpTokens` of the instance, WIRE.md §1.3).
+/// IMDS hardened mode (`HttpTokens` of the instance, docs/wire.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HardenedMode {
@@ -201,7 +201,7 @@ mod duration_text {
     }
 }
 
-/// The instance the fake pretends to be: the values of the metadata paths (WIRE.md §1.2).
+/// The instance the fake pretends to be: the values of the metadata paths (docs/wire.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct InstanceMetadata {

@@ -14,7 +14,7 @@ use sha2::Sha256;
 use crate::faults::{FaultRule, InstalledFault};
 use crate::settings::{HardenedMode, Settings};
 
-/// Longest token TTL the real server accepts (WIRE.md §1.2).
+/// Longest token TTL the real server accepts (docs/wire.md).
 pub const MAX_TOKEN_TTL_SECONDS: i64 = 21_600;
 
 /// What a request's `X-aliyun-ecs-metadata-token` header amounted to (never the value itself).

@@ -20,7 +20,7 @@ async fn get(url: &str) -> Result<(u16, String), String> {
     Ok((status, response.text().await.map_err(|e| e.to_string())?))
 }
 
-/// Asks `base` for the role listing and the role's credentials; checks the WIRE.md §1.4 shape.
+/// Asks `base` for the role listing and the role's credentials; checks the shape of docs/wire.md.
 async fn assert_serves_role_credentials(base: &str) {
     let listing = format!("{base}/latest/meta-data/ram/security-credentials/");
     let (status, body) = poll("role listing", DEADLINE, || get(&listing)).await;

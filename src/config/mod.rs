@@ -7,7 +7,7 @@
 //! configuration as JSON for `config check`).
 //!
 //! Parsing is a pure function of the ConfigMap's `data`; absent keys take the seed's defaults
-//! (HELPER-BEHAVIOUR.md §1.2), and `parse(render(c)) == c` for every valid `c`.
+//! (docs/helper-behaviour.md), and `parse(render(c)) == c` for every valid `c`.
 
 mod error;
 mod json;

@@ -1,4 +1,4 @@
-//! Percent-encoding shared by the schemes (RFC 3986, as WIRE.md §3.2 and §3.4 describe).
+//! Percent-encoding shared by the schemes (RFC 3986, as docs/wire.md describes for RPC V1 and V3).
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 

@@ -1,5 +1,5 @@
 //! ROA V1: HMAC-SHA1 over method, content headers, `x-acs-*` headers and the resource
-//! (WIRE.md §3.3); sent as `Authorization: acs <AccessKeyId>:<Signature>`.
+//! (docs/wire.md, "ROA V1"); sent as `Authorization: acs <AccessKeyId>:<Signature>`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

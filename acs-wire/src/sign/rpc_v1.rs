@@ -1,4 +1,4 @@
-//! RPC V1: HMAC-SHA1 over the sorted, percent-encoded parameters (WIRE.md §3.2).
+//! RPC V1: HMAC-SHA1 over the sorted, percent-encoded parameters (docs/wire.md, "RPC V1").
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn published_vector_openapi_util() {
-        // openapi-util service_test.go Test_GetRPCSignature (WIRE.md §3.2).
+        // openapi-util service_test.go Test_GetRPCSignature.
         let sts = string_to_sign("", &pairs(&[("test", "ok")]));
         assert_eq!(sts, "&%2F&test%3Dok");
         assert_eq!(

@@ -1,5 +1,6 @@
-//! V3 `ACS3-HMAC-SHA256` (WIRE.md §3.4): a canonical request hashed with SHA-256 and signed with
-//! HMAC-SHA256, sent as `Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`.
+//! V3 `ACS3-HMAC-SHA256` (docs/wire.md, "V3"): a canonical request hashed with SHA-256 and signed
+//! with HMAC-SHA256, sent as
+//! `Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -227,7 +228,7 @@ mod tests {
 
     #[test]
     fn published_vector_openapi_util() {
-        // openapi-util Test_GetAuthorization (WIRE.md §3.4).
+        // openapi-util Test_GetAuthorization.
         let query = pairs(&[("test", "ok"), ("empty", "")]);
         let headers = pairs(&[("x-acs-test", "http"), ("x-acs-TEST", "https")]);
         assert_eq!(canonical_query(&query), "empty=&test=ok");

@@ -1,5 +1,6 @@
 //! Verifier side: recognise which scheme signed an incoming request, extract who signed it and
-//! recompute the signature from what the client declares it signed (WIRE.md §3.5).
+//! recompute the signature from what the client declares it signed (docs/wire.md, "What
+//! fake-acr's verifier requires").
 //!
 //! Replay (`SignatureNonceUsed`) and clock-skew (`InvalidTimeStamp.Expired`) checks need state and
 //! a clock, so they belong to the server; this module only parses and recomputes.
@@ -72,7 +73,7 @@ pub enum SignatureError {
 }
 
 impl SignatureError {
-    /// The POP error code of this failure (WIRE.md §2.7).
+    /// The POP error code of this failure (docs/wire.md, "Errors").
     pub fn code(&self) -> String {
         match self {
             Self::IncompleteSignature(_) => "IncompleteSignature".into(),
@@ -140,7 +141,7 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The headers a V3 client must sign (a policy choice, WIRE.md §3.5).
+/// The headers a V3 client must sign (a policy choice).
 pub const V3_REQUIRED_SIGNED_HEADERS: &[&str] = &[
     "host",
     "x-acs-action",
@@ -357,8 +358,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    //! The three requests captured from Alibaba's official Python SDKs (WIRE.md §8,
-    //! design/vectors/official-sdk-requests.jsonl), AccessKeySecret `testSecret`.
+    //! The three requests captured from Alibaba's official Python SDKs (docs/wire.md,
+    //! "Requests captured from the official SDKs"), AccessKeySecret `testSecret`.
     use super::*;
 
     struct Captured {

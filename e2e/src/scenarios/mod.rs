@@ -1,4 +1,4 @@
-//! The scenarios of CONFORMANCE.md, one function per ID, and the context they run in.
+//! The scenarios of docs/conformance.md, one function per ID, and the context they run in.
 //!
 //! A scenario plans its clouds (edits `ctx.acr` / `ctx.metadata` settings), writes the
 //! ConfigMap, starts the implementation with `ctx.start()`, then judges with the pull probe,

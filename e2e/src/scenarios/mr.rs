@@ -116,7 +116,7 @@ async fn mr3(ctx: &mut Ctx<'_>) -> Outcome {
     Ok(())
 }
 
-/// Images that must not match any key (HELPER-BEHAVIOUR.md §3 vectors, plus non-registry hosts).
+/// Images that must not match any key (docs/helper-behaviour.md examples, plus non-registry hosts).
 const NEVER_MATCH: &[&str] = &[
     "registry-intl.ap-southeast-1.aliyuncs.com/x/y",
     "demo-hz-registry-vpc.distributed.cn-hangzhou.cr.aliyuncs.com:65001/x/y",

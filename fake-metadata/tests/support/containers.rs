@@ -1,7 +1,7 @@
 //! Container-engine plumbing for the fakes' image tests; fake-acr's tests include this file too.
 //!
-//! - the engine: docker when its daemon answers, else podman (with runc and `default_ulimits = []`,
-//!   CONTROL-PLANE.md); none → `SKIPPED (no container engine): …`, a failure when
+//! - the engine: docker when its daemon answers, else podman (with runc and
+//!   `default_ulimits = []`); none → `SKIPPED (no container engine): …`, a failure when
 //!   `ACR_REQUIRE_PRIVILEGED_TESTS=1` (CI);
 //! - images from `e2e/kind/images.sh`, which builds once per source hash under a file lock;
 //! - containers removed on drop; a Docker-compatible API for testcontainers (podman's socket).
