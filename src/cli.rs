@@ -26,7 +26,7 @@ pub enum Command {
     /// Check a configuration or explain which registries it serves.
     #[command(subcommand)]
     Config(config::ConfigCommand),
-    /// Run the refresher: keep pull Secrets and ServiceAccounts up to date (issue 6).
+    /// Run the refresher: keep pull Secrets and ServiceAccounts up to date.
     Run(Box<crate::run::RunArgs>),
     /// A docker credential helper (`get` prints temporary ACR credentials for the server URL
     /// on stdin); installed as `docker-credential-acr`, `docker-credential-acr get` works too.

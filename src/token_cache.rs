@@ -1,6 +1,6 @@
 //! The ACR token cache: one token per (edition, region, instance), renewed before it expires.
 //!
-//! Rules (issue 6, point 4):
+//! Rules:
 //! - a token is renewed when less than `expiring_threshold` of its life is left;
 //! - renewals are single-flight per key: however many namespaces ask at once, one ACR call is made;
 //! - a failed renewal never evicts a token that is still valid — it is served until it expires;

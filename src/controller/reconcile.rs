@@ -274,11 +274,13 @@ impl Writer<'_> {
                 ..Default::default()
             },
         );
-        self.secrets
+        let created = self
+            .secrets
             .create(&PostParams::default(), &secret)
             .await
             .map_err(|e| self.error("create", "Secret", self.name, e))?;
         self.ctx.metrics.api_write("Secret", "create");
+        self.ctx.stores.written_secret(None, created);
         tracing::info!(
             namespace = self.ns,
             secret = self.name,
@@ -315,11 +317,15 @@ impl Writer<'_> {
                 ..Default::default()
             },
         );
-        self.secrets
+        let updated = self
+            .secrets
             .replace(self.name, &PostParams::default(), &secret)
             .await
             .map_err(|e| self.error("update", "Secret", self.name, e))?;
         self.ctx.metrics.api_write("Secret", "update");
+        self.ctx
+            .stores
+            .written_secret(Some(&current.resource_version), updated);
         tracing::info!(
             namespace = self.ns,
             secret = self.name,
@@ -340,6 +346,9 @@ impl Writer<'_> {
             Err(e) => return Err(self.error("delete", "Secret", self.name, e)),
         }
         self.ctx.metrics.api_write("Secret", "delete");
+        self.ctx
+            .stores
+            .deleted_secret(self.ns, &current.resource_version);
         tracing::info!(
             namespace = self.ns,
             secret = self.name,
@@ -370,7 +379,8 @@ impl Writer<'_> {
             "metadata": { "resourceVersion": account.resource_version },
             "imagePullSecrets": entries,
         });
-        self.accounts
+        let patched = self
+            .accounts
             .patch(
                 &account.name,
                 &PatchParams::default(),
@@ -379,6 +389,9 @@ impl Writer<'_> {
             .await
             .map_err(|e| self.error("patch", "ServiceAccount", &account.name, e))?;
         self.ctx.metrics.api_write("ServiceAccount", "patch");
+        self.ctx
+            .stores
+            .written_account(&account.resource_version, patched);
         tracing::info!(
             namespace = self.ns,
             service_account = %account.name,

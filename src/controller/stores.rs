@@ -277,6 +277,50 @@ impl Stores {
         touched
     }
 
+    /// Records a Secret as our own write returned it, if the store still holds the version the
+    /// write replaced (`None`: no Secret): the watch's echo of the write then changes nothing,
+    /// and a newer version the watch already delivered is never replaced by an older one.
+    pub fn written_secret(&self, replaced: Option<&str>, secret: Secret) {
+        let Some(Observed::Secret { namespace, secret }) = self.observe_secret(secret) else {
+            return;
+        };
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        let stored = maps
+            .secrets
+            .get(&namespace)
+            .map(|s| s.resource_version.as_str());
+        if stored == replaced {
+            maps.secrets.insert(namespace, secret);
+        }
+    }
+
+    /// Forgets a Secret our own delete removed, if the store still holds the deleted version.
+    pub fn deleted_secret(&self, namespace: &str, deleted: &str) {
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        if maps
+            .secrets
+            .get(namespace)
+            .map(|s| s.resource_version.as_str())
+            == Some(deleted)
+        {
+            maps.secrets.remove(namespace);
+        }
+    }
+
+    /// Records a ServiceAccount as our own patch returned it; see [`Stores::written_secret`].
+    pub fn written_account(&self, replaced: &str, account: ServiceAccount) {
+        let Some(Observed::Account { namespace, account }) = observe_account(account) else {
+            return;
+        };
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(accounts) = maps.accounts.get_mut(&namespace)
+            && let Ok(i) = accounts.binary_search_by(|a| a.name.cmp(&account.name))
+            && accounts[i].resource_version == replaced
+        {
+            accounts[i] = account;
+        }
+    }
+
     fn observe_secret(&self, secret: Secret) -> Option<Observed> {
         let metadata = secret.metadata;
         let labels = metadata.labels.unwrap_or_default();
