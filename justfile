@@ -53,6 +53,11 @@ cluster-down *ARGS:
 bench-cluster RUNS="5":
     cargo run --release -q -p acr-conformance --example bench_control_plane -- {{RUNS}}
 
+# Benchmark the refresher at N namespaces (release binary, local control plane, both fakes): initial sync, 120 s idle, one renewal, a no-op ConfigMap edit.
+bench-scale N="10000":
+    cargo build --release -q -p acr-refresher --bin acr-refresher
+    cargo run --release -q -p acr-refresher --example bench_scale -- {{N}}
+
 # Benchmark: requests/s on fake-metadata's credentials path from a loopback load generator (SECONDS, CONNECTIONS).
 bench-metadata SECONDS="5" CONNECTIONS="4":
     cargo run --release -q -p fake-metadata --example bench_metadata -- {{SECONDS}} {{CONNECTIONS}}

@@ -6,12 +6,13 @@
 //! region. Each pattern is instead expanded to the concrete hosts it covers in the regions the
 //! refresher serves, each with the token of its own (edition, region, instance).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::acr::{Instance, RegistryToken, TokenKey};
@@ -298,12 +299,16 @@ pub fn dockerconfigjson(auths: &Auths) -> Vec<u8> {
     .unwrap_or_else(|_| b"{\"auths\":{}}".to_vec())
 }
 
-/// Reads the `auths` of a `.dockerconfigjson` Secret; `None` if absent or unreadable.
-pub fn secret_auths(secret: &Secret) -> Option<Auths> {
-    let bytes = &secret.data.as_ref()?.get(DOCKERCONFIGJSON_KEY)?.0;
+/// Reads the `auths` of `.dockerconfigjson` bytes; `None` if unreadable.
+pub fn parse_auths(bytes: &[u8]) -> Option<Auths> {
     serde_json::from_slice::<DockerConfigJson>(bytes)
         .ok()
         .map(|d| d.auths)
+}
+
+/// Reads the `auths` of a `.dockerconfigjson` Secret; `None` if absent or unreadable.
+pub fn secret_auths(secret: &Secret) -> Option<Auths> {
+    parse_auths(&secret.data.as_ref()?.get(DOCKERCONFIGJSON_KEY)?.0)
 }
 
 /// Whether `secret` carries the refresher's managed-by label.
@@ -316,6 +321,112 @@ pub fn is_managed(secret: &Secret) -> bool {
         .is_some_and(|v| v == MANAGED_BY_VALUE)
 }
 
+/// The pull Secret's content in force for every served namespace: the entries whose token is at
+/// hand, and the keys whose token is not (a namespace keeps its own entry for those).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretContent {
+    auths: Auths,
+    missing: Vec<String>,
+    bytes: Vec<u8>,
+}
+
+impl SecretContent {
+    /// The content for `keys` with the `tokens` at hand.
+    pub fn new(keys: &[RegistryKey], tokens: &BTreeMap<TokenKey, RegistryToken>) -> Self {
+        let auths = desired_auths(keys, tokens, None);
+        let missing = keys
+            .iter()
+            .filter(|k| !tokens.contains_key(&k.token))
+            .map(|k| k.key.clone())
+            .collect();
+        let bytes = dockerconfigjson(&auths);
+        Self {
+            auths,
+            missing,
+            bytes,
+        }
+    }
+
+    /// Whether every key has its token.
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty()
+    }
+
+    /// The bytes a namespace whose Secret holds `current` should have; `None` when there is
+    /// nothing to write (no credentials at all).
+    pub fn bytes_for(&self, current: Option<&[u8]>) -> Option<Cow<'_, [u8]>> {
+        if self.missing.is_empty() {
+            return (!self.auths.is_empty()).then_some(Cow::Borrowed(self.bytes.as_slice()));
+        }
+        let current = current.and_then(parse_auths).unwrap_or_default();
+        let mut auths = self.auths.clone();
+        for key in &self.missing {
+            if let Some(entry) = current.get(key) {
+                auths.insert(key.clone(), entry.clone());
+            }
+        }
+        (!auths.is_empty()).then(|| Cow::Owned(dockerconfigjson(&auths)))
+    }
+}
+
+impl fmt::Debug for SecretContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretContent")
+            .field("keys", &self.auths.keys().collect::<Vec<_>>())
+            .field("missing", &self.missing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the planner knows of the Secret at the pull Secret's name (ours or not), as the
+/// controller's store keeps it: no more than the plan and a guarded write need.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ObservedSecret {
+    /// Carries [`MANAGED_BY_LABEL`]=[`MANAGED_BY_VALUE`].
+    pub managed: bool,
+    /// Of type [`DOCKERCONFIGJSON_TYPE`].
+    pub dockerconfigjson_type: bool,
+    /// The `.dockerconfigjson` bytes (shared between namespaces holding the same content).
+    pub data: Option<std::sync::Arc<[u8]>>,
+    /// resourceVersion, the precondition of every write.
+    pub resource_version: String,
+    /// uid, the precondition of a delete.
+    pub uid: String,
+    /// Labels and annotations other than ours, kept by an update (`None`: only our label).
+    pub other_metadata: Option<Box<OtherMetadata>>,
+}
+
+/// Labels and annotations a user put on a Secret, carried over by an update.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtherMetadata {
+    /// Labels (ours included when present).
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for ObservedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObservedSecret")
+            .field("managed", &self.managed)
+            .field("dockerconfigjson_type", &self.dockerconfigjson_type)
+            .field("data", &self.data.as_ref().map(|_| "<redacted>"))
+            .field("resource_version", &self.resource_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the planner knows of a ServiceAccount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedAccount {
+    /// Its name.
+    pub name: String,
+    /// The names in its `imagePullSecrets`, in order.
+    pub pull_secrets: Vec<String>,
+    /// resourceVersion, the precondition of a patch.
+    pub resource_version: String,
+}
+
 /// What one namespace looks like now, and what it should get.
 #[derive(Debug)]
 pub struct NamespaceInputs<'a> {
@@ -325,14 +436,12 @@ pub struct NamespaceInputs<'a> {
     pub service_accounts_selected: &'a ServiceAccountSelector,
     /// The pull Secret's name.
     pub secret_name: &'a str,
-    /// The content the Secret should have; `None` or empty means "no credentials to write".
-    pub desired: Option<&'a Auths>,
+    /// The content in force; `None` means "no credentials to write".
+    pub desired: Option<&'a SecretContent>,
     /// The Secret currently at `secret_name`, ours or not.
-    pub existing: Option<&'a Secret>,
-    /// Names of other Secrets in the namespace carrying our label (left from an older name).
-    pub stale_managed: Vec<String>,
+    pub existing: Option<&'a ObservedSecret>,
     /// The namespace's ServiceAccounts.
-    pub service_accounts: &'a [ServiceAccount],
+    pub service_accounts: &'a [ObservedAccount],
 }
 
 /// How the pull Secret must change.
@@ -344,6 +453,8 @@ pub enum SecretWrite {
     Create(Vec<u8>),
     /// Replace its content with these bytes.
     Update(Vec<u8>),
+    /// It has another type, which cannot change: delete it (it is ours); it is created again.
+    Replace,
 }
 
 impl fmt::Debug for SecretWrite {
@@ -352,6 +463,7 @@ impl fmt::Debug for SecretWrite {
             SecretWrite::Unchanged => "Unchanged",
             SecretWrite::Create(_) => "Create(<redacted>)",
             SecretWrite::Update(_) => "Update(<redacted>)",
+            SecretWrite::Replace => "Replace",
         })
     }
 }
@@ -363,10 +475,10 @@ pub struct NamespacePlan {
     pub secret: SecretWrite,
     /// ServiceAccounts that get the Secret's name appended to `imagePullSecrets`.
     pub add_pull_secret: Vec<String>,
-    /// (ServiceAccount, Secret name) entries to remove from `imagePullSecrets`.
-    pub remove_pull_secret: Vec<(String, String)>,
-    /// Managed Secrets to delete (after their entries are removed).
-    pub delete_secrets: Vec<String>,
+    /// ServiceAccounts whose `imagePullSecrets` entry of the Secret is removed.
+    pub remove_pull_secret: Vec<String>,
+    /// Delete our Secret (after the entries are removed).
+    pub delete_secret: bool,
     /// A Secret with our name exists and is not ours: nothing was planned for it.
     pub foreign_secret: bool,
 }
@@ -377,54 +489,32 @@ impl NamespacePlan {
         self.secret == SecretWrite::Unchanged
             && self.add_pull_secret.is_empty()
             && self.remove_pull_secret.is_empty()
-            && self.delete_secrets.is_empty()
+            && !self.delete_secret
     }
-}
-
-fn pull_secret_names(sa: &ServiceAccount) -> impl Iterator<Item = &str> {
-    sa.image_pull_secrets
-        .iter()
-        .flatten()
-        .map(|r| r.name.as_str())
 }
 
 /// Computes the changes a namespace needs (level-triggered: from the current state only).
 pub fn plan_namespace(inputs: &NamespaceInputs<'_>) -> NamespacePlan {
-    let ours = inputs.existing.filter(|s| is_managed(s));
+    let ours = inputs.existing.filter(|s| s.managed);
     let foreign_secret = inputs.existing.is_some() && ours.is_none();
     let mut plan = NamespacePlan {
         secret: SecretWrite::Unchanged,
         add_pull_secret: Vec::new(),
         remove_pull_secret: Vec::new(),
-        delete_secrets: Vec::new(),
+        delete_secret: false,
         foreign_secret,
     };
-    let sa_name = |sa: &ServiceAccount| sa.metadata.name.clone().unwrap_or_default();
-    let has_entry = |sa: &ServiceAccount, name: &str| pull_secret_names(sa).any(|n| n == name);
-
-    // Secrets we own under another name are always removed, entries first.
-    for stale in &inputs.stale_managed {
-        for sa in inputs
-            .service_accounts
-            .iter()
-            .filter(|sa| has_entry(sa, stale))
-        {
-            plan.remove_pull_secret.push((sa_name(sa), stale.clone()));
-        }
-        plan.delete_secrets.push(stale.clone());
-    }
+    let has_entry = |sa: &ObservedAccount| sa.pull_secrets.iter().any(|n| n == inputs.secret_name);
 
     if !inputs.served {
         if ours.is_some() {
-            for sa in inputs
+            plan.remove_pull_secret = inputs
                 .service_accounts
                 .iter()
-                .filter(|sa| has_entry(sa, inputs.secret_name))
-            {
-                plan.remove_pull_secret
-                    .push((sa_name(sa), inputs.secret_name.to_owned()));
-            }
-            plan.delete_secrets.push(inputs.secret_name.to_owned());
+                .filter(|sa| has_entry(sa))
+                .map(|sa| sa.name.clone())
+                .collect();
+            plan.delete_secret = true;
         }
         return plan;
     }
@@ -432,23 +522,13 @@ pub fn plan_namespace(inputs: &NamespaceInputs<'_>) -> NamespacePlan {
     if foreign_secret {
         return plan;
     }
-    let desired = inputs.desired.filter(|d| !d.is_empty());
-    if let Some(desired) = desired {
-        let bytes = dockerconfigjson(desired);
+    let current = ours.and_then(|s| s.data.as_deref());
+    if let Some(bytes) = inputs.desired.and_then(|d| d.bytes_for(current)) {
         plan.secret = match ours {
-            None => SecretWrite::Create(bytes),
-            Some(secret) => {
-                let current = secret
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get(DOCKERCONFIGJSON_KEY));
-                let right_type = secret.type_.as_deref() == Some(DOCKERCONFIGJSON_TYPE);
-                if right_type && current.is_some_and(|c| c.0 == bytes) {
-                    SecretWrite::Unchanged
-                } else {
-                    SecretWrite::Update(bytes)
-                }
-            }
+            None => SecretWrite::Create(bytes.into_owned()),
+            Some(secret) if !secret.dockerconfigjson_type => SecretWrite::Replace,
+            Some(_) if current == Some(&*bytes) => SecretWrite::Unchanged,
+            Some(_) => SecretWrite::Update(bytes.into_owned()),
         };
     }
     let secret_will_exist = ours.is_some() || matches!(plan.secret, SecretWrite::Create(_));
@@ -456,14 +536,12 @@ pub fn plan_namespace(inputs: &NamespaceInputs<'_>) -> NamespacePlan {
         return plan;
     }
     for sa in inputs.service_accounts {
-        let name = sa_name(sa);
-        let selected = inputs.service_accounts_selected.includes(&name);
-        let present = has_entry(sa, inputs.secret_name);
+        let selected = inputs.service_accounts_selected.includes(&sa.name);
+        let present = has_entry(sa);
         if selected && !present {
-            plan.add_pull_secret.push(name);
+            plan.add_pull_secret.push(sa.name.clone());
         } else if !selected && present {
-            plan.remove_pull_secret
-                .push((name, inputs.secret_name.to_owned()));
+            plan.remove_pull_secret.push(sa.name.clone());
         }
     }
     plan
@@ -474,9 +552,6 @@ mod tests {
     use super::*;
     use crate::config::parse;
     use chrono::{DateTime, Utc};
-    use k8s_openapi::ByteString;
-    use k8s_openapi::api::core::v1::LocalObjectReference;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         let data = pairs
@@ -638,47 +713,42 @@ mod tests {
         assert!(!format!("{:?}", auths["a"]).contains("new"));
     }
 
-    fn sa(name: &str, pull: &[&str]) -> ServiceAccount {
-        ServiceAccount {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            image_pull_secrets: (!pull.is_empty()).then(|| {
-                pull.iter()
-                    .map(|n| LocalObjectReference {
-                        name: n.to_string(),
-                    })
-                    .collect()
-            }),
-            ..Default::default()
+    fn sa(name: &str, pull: &[&str]) -> ObservedAccount {
+        ObservedAccount {
+            name: name.into(),
+            pull_secrets: pull.iter().map(|n| n.to_string()).collect(),
+            resource_version: "1".into(),
         }
     }
 
-    fn secret(managed: bool, bytes: &[u8]) -> Secret {
-        Secret {
-            metadata: ObjectMeta {
-                name: Some(DEFAULT_SECRET_NAME.into()),
-                labels: managed.then(|| {
-                    BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), MANAGED_BY_VALUE.to_owned())])
-                }),
-                ..Default::default()
-            },
-            type_: Some(DOCKERCONFIGJSON_TYPE.into()),
-            data: Some(BTreeMap::from([(
-                DOCKERCONFIGJSON_KEY.to_owned(),
-                ByteString(bytes.to_vec()),
-            )])),
-            ..Default::default()
+    fn secret(managed: bool, bytes: &[u8]) -> ObservedSecret {
+        ObservedSecret {
+            managed,
+            dockerconfigjson_type: true,
+            data: Some(bytes.into()),
+            resource_version: "1".into(),
+            uid: "u".into(),
+            other_metadata: None,
         }
+    }
+
+    fn content(password: &str) -> SecretContent {
+        let keys = [RegistryKey {
+            key: "a".into(),
+            token: TokenKey::personal("r1"),
+        }];
+        SecretContent::new(
+            &keys,
+            &BTreeMap::from([(TokenKey::personal("r1"), token(password))]),
+        )
     }
 
     fn inputs<'a>(
         served: bool,
         selector: &'a ServiceAccountSelector,
-        desired: Option<&'a Auths>,
-        existing: Option<&'a Secret>,
-        sas: &'a [ServiceAccount],
+        desired: Option<&'a SecretContent>,
+        existing: Option<&'a ObservedSecret>,
+        sas: &'a [ObservedAccount],
     ) -> NamespaceInputs<'a> {
         NamespaceInputs {
             served,
@@ -686,26 +756,62 @@ mod tests {
             secret_name: DEFAULT_SECRET_NAME,
             desired,
             existing,
-            stale_managed: Vec::new(),
             service_accounts: sas,
         }
     }
 
+    fn bytes(content: &SecretContent) -> Vec<u8> {
+        content.bytes_for(None).unwrap().into_owned()
+    }
+
+    #[test]
+    fn content_with_a_missing_token_keeps_each_namespace_entry_for_it() {
+        let keys = vec![
+            RegistryKey {
+                key: "a".into(),
+                token: TokenKey::personal("r1"),
+            },
+            RegistryKey {
+                key: "b".into(),
+                token: TokenKey::personal("r2"),
+            },
+        ];
+        let tokens = BTreeMap::from([(TokenKey::personal("r1"), token("new"))]);
+        let content = SecretContent::new(&keys, &tokens);
+        assert!(!content.is_complete());
+        let current = dockerconfigjson(&Auths::from([
+            ("b".into(), AuthEntry::for_token(&token("old"))),
+            ("gone".into(), AuthEntry::for_token(&token("old"))),
+        ]));
+        let merged = parse_auths(&content.bytes_for(Some(&current)).unwrap()).unwrap();
+        assert_eq!(merged.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(merged["a"].password, "new");
+        assert_eq!(merged["b"].password, "old");
+        let fresh = parse_auths(&content.bytes_for(None).unwrap()).unwrap();
+        assert_eq!(fresh.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(
+            SecretContent::new(&keys, &BTreeMap::new())
+                .bytes_for(None)
+                .is_none()
+        );
+        assert!(!format!("{content:?}").contains("new"));
+    }
+
     #[test]
     fn a_new_namespace_gets_the_secret_and_the_selected_sa_entry_appended() {
-        let auths = Auths::from([("a".into(), AuthEntry::for_token(&token("p")))]);
+        let content = content("p");
         let selector = ServiceAccountSelector::Names(BTreeSet::from(["default".to_owned()]));
         let sas = [sa("default", &["foreign"]), sa("builder", &[])];
-        let plan = plan_namespace(&inputs(true, &selector, Some(&auths), None, &sas));
-        assert_eq!(plan.secret, SecretWrite::Create(dockerconfigjson(&auths)));
+        let plan = plan_namespace(&inputs(true, &selector, Some(&content), None, &sas));
+        assert_eq!(plan.secret, SecretWrite::Create(bytes(&content)));
         assert_eq!(plan.add_pull_secret, ["default"]);
         assert!(plan.remove_pull_secret.is_empty());
     }
 
     #[test]
     fn an_up_to_date_namespace_needs_nothing() {
-        let auths = Auths::from([("a".into(), AuthEntry::for_token(&token("p")))]);
-        let existing = secret(true, &dockerconfigjson(&auths));
+        let content = content("p");
+        let existing = secret(true, &bytes(&content));
         let sas = [
             sa("default", &["foreign", DEFAULT_SECRET_NAME]),
             sa("x", &[]),
@@ -714,13 +820,13 @@ mod tests {
         let plan = plan_namespace(&inputs(
             true,
             &selector,
-            Some(&auths),
+            Some(&content),
             Some(&existing),
             &sas,
         ));
         assert!(plan.is_empty(), "{plan:?}");
         // A renewed token changes the content: exactly one update.
-        let renewed = Auths::from([("a".into(), AuthEntry::for_token(&token("q")))]);
+        let renewed = super::tests::content("q");
         let plan = plan_namespace(&inputs(
             true,
             &selector,
@@ -728,14 +834,25 @@ mod tests {
             Some(&existing),
             &sas,
         ));
-        assert_eq!(plan.secret, SecretWrite::Update(dockerconfigjson(&renewed)));
+        assert_eq!(plan.secret, SecretWrite::Update(bytes(&renewed)));
         assert!(plan.add_pull_secret.is_empty());
+        // Another type cannot be updated in place.
+        let mut opaque = existing.clone();
+        opaque.dockerconfigjson_type = false;
+        let plan = plan_namespace(&inputs(
+            true,
+            &selector,
+            Some(&content),
+            Some(&opaque),
+            &sas,
+        ));
+        assert_eq!(plan.secret, SecretWrite::Replace);
     }
 
     #[test]
     fn star_selects_every_sa_and_deselected_sas_lose_only_our_entry() {
-        let auths = Auths::from([("a".into(), AuthEntry::for_token(&token("p")))]);
-        let existing = secret(true, &dockerconfigjson(&auths));
+        let content = content("p");
+        let existing = secret(true, &bytes(&content));
         let sas = [
             sa("default", &[]),
             sa("other", &["foreign", DEFAULT_SECRET_NAME]),
@@ -743,7 +860,7 @@ mod tests {
         let plan = plan_namespace(&inputs(
             true,
             &ServiceAccountSelector::All,
-            Some(&auths),
+            Some(&content),
             Some(&existing),
             &sas,
         ));
@@ -752,29 +869,32 @@ mod tests {
         let plan = plan_namespace(&inputs(
             true,
             &only_default,
-            Some(&auths),
+            Some(&content),
             Some(&existing),
             &sas,
         ));
-        assert_eq!(
-            plan.remove_pull_secret,
-            [("other".to_owned(), DEFAULT_SECRET_NAME.to_owned())]
-        );
+        assert_eq!(plan.remove_pull_secret, ["other"]);
     }
 
     #[test]
     fn a_foreign_secret_with_our_name_is_never_touched() {
-        let auths = Auths::from([("a".into(), AuthEntry::for_token(&token("p")))]);
+        let content = content("p");
         let foreign = secret(false, b"{\"auths\":{}}");
         let sas = [sa("default", &[])];
         let selector = ServiceAccountSelector::All;
-        let plan = plan_namespace(&inputs(true, &selector, Some(&auths), Some(&foreign), &sas));
+        let plan = plan_namespace(&inputs(
+            true,
+            &selector,
+            Some(&content),
+            Some(&foreign),
+            &sas,
+        ));
         assert!(plan.foreign_secret);
         assert!(plan.is_empty());
         let plan = plan_namespace(&inputs(
             false,
             &selector,
-            Some(&auths),
+            Some(&content),
             Some(&foreign),
             &sas,
         ));
@@ -795,17 +915,14 @@ mod tests {
             Some(&existing),
             &sas,
         ));
-        assert_eq!(
-            plan.remove_pull_secret,
-            [("default".to_owned(), DEFAULT_SECRET_NAME.to_owned())]
-        );
-        assert_eq!(plan.delete_secrets, [DEFAULT_SECRET_NAME]);
+        assert_eq!(plan.remove_pull_secret, ["default"]);
+        assert!(plan.delete_secret);
         assert_eq!(plan.secret, SecretWrite::Unchanged);
     }
 
     #[test]
     fn no_credentials_means_no_empty_secret() {
-        let empty = Auths::new();
+        let empty = SecretContent::default();
         let sas = [sa("default", &[])];
         let plan = plan_namespace(&inputs(
             true,

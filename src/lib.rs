@@ -6,7 +6,8 @@
 //! command line's subcommands).
 //! The refresher: `credentials` (RAM-role and AccessKey credentials), `acr` (the ACR
 //! OpenAPI client), `token_cache` (tokens renewed before expiry), `desired` (pure desired-state
-//! computation), `controller` (the kube-rs reconciler), `leader_election` (Lease), `metrics`
+//! computation), `controller` (watched stores, the registry-state task, the work queue and the
+//! per-namespace reconcile), `leader_election` (Lease), `metrics`
 //! (Prometheus text), `telemetry` (logs), `run` (the `run` subcommand), `cloud_args` (the
 //! metadata/ACR flags `run` and the credential sources share).
 //! Credential-only sources: `credential_source` (`credential-helper` for docker,

@@ -25,7 +25,7 @@ use crate::desired::DEFAULT_SECRET_NAME;
 use crate::leader_election::{LeaderElector, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::telemetry::{self, LogFormat};
-use crate::token_cache::{FetchToken, RenewalPolicy, TokenCache};
+use crate::token_cache::RenewalPolicy;
 
 /// Settings of `acr-refresher run`.
 #[derive(Debug, Clone, Args)]
@@ -46,7 +46,8 @@ pub struct RunArgs {
     /// Minimum time between two renewals of one token (bounds a threshold >= lifetime).
     #[arg(long, env = "ACR_REFRESHER_MIN_RENEWAL_INTERVAL", default_value = "10s", value_parser = duration)]
     pub min_renewal_interval: Duration,
-    /// Longest backoff between failed renewals of one token.
+    /// Longest backoff between failed renewals of one token, and between failed writes in one
+    /// namespace.
     #[arg(long, env = "ACR_REFRESHER_MAX_RETRY_INTERVAL", default_value = "1m", value_parser = duration)]
     pub max_retry_interval: Duration,
     /// Namespace of the configuration ConfigMap.
@@ -61,9 +62,15 @@ pub struct RunArgs {
     /// How long discovered instance domains are reused.
     #[arg(long, env = "ACR_REFRESHER_DISCOVERY_INTERVAL", default_value = "10m", value_parser = duration)]
     pub discovery_interval: Duration,
-    /// Longest time between two reconciles of a served namespace (safety net).
+    /// How often every namespace is checked against the watched state (safety net; no API reads).
     #[arg(long, env = "ACR_REFRESHER_RESYNC_INTERVAL", default_value = "5m", value_parser = duration)]
     pub resync_interval: Duration,
+    /// Namespaces reconciled at once (bounds in-flight API writes).
+    #[arg(long, env = "ACR_REFRESHER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// How long a change in a namespace waits for further changes before it is reconciled.
+    #[arg(long, env = "ACR_REFRESHER_DEBOUNCE", default_value = "50ms", value_parser = duration)]
+    pub debounce: Duration,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "ACR_REFRESHER_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
@@ -257,32 +264,6 @@ pub async fn run(
     tracing::info!(region = %node_region, "node region");
 
     let acr = AcrClient::new(args.cloud.acr_settings(), credentials)?;
-    let fetch_client = acr.clone();
-    let fetch_metrics = metrics.clone();
-    let fetch: FetchToken = Arc::new(move |key| {
-        let acr = fetch_client.clone();
-        let metrics = fetch_metrics.clone();
-        Box::pin(async move {
-            metrics.acr_call("GetAuthorizationToken");
-            let result = acr.get_authorization_token(&key).await;
-            match &result {
-                Ok(token) => {
-                    tracing::info!(token = %key, expires_at = %token.expires_at, "ACR token renewed")
-                }
-                Err(error) => tracing::warn!(token = %key, %error, "ACR token renewal failed"),
-            }
-            result
-        })
-    });
-    let cache = TokenCache::new(
-        fetch,
-        RenewalPolicy {
-            min_renewal_interval: args.min_renewal_interval,
-            retry_base: Duration::from_secs(1),
-            retry_max: args.max_retry_interval,
-        },
-    )
-    .with_observer(metrics.clone());
 
     // The first configuration comes from a direct read, so that no reconcile ever runs with
     // defaults that the real ConfigMap would contradict.
@@ -319,6 +300,14 @@ pub async fn run(
         discovery_interval: args.discovery_interval,
         resync_interval: args.resync_interval,
         instance: Some(identity.clone()),
+        concurrency: usize::from(args.concurrency),
+        debounce: args.debounce,
+        retry_max: args.max_retry_interval,
+        renewal: RenewalPolicy {
+            min_renewal_interval: args.min_renewal_interval,
+            retry_base: Duration::from_secs(1),
+            retry_max: args.max_retry_interval,
+        },
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -339,13 +328,12 @@ pub async fn run(
     let elector = args.leader_election.then(|| {
         LeaderElector::new(
             client.clone(),
-            LeaseSettings {
-                namespace: args.lease_namespace.clone(),
-                name: args.lease_name.clone(),
-                identity: identity.clone(),
-                lease_duration: args.lease_duration,
-                renew_every: (args.lease_duration / 3).max(Duration::from_millis(500)),
-            },
+            LeaseSettings::for_lease_duration(
+                args.lease_namespace.clone(),
+                args.lease_name.clone(),
+                identity.clone(),
+                args.lease_duration,
+            ),
         )
     });
     // A standby replica is ready (it serves its endpoints and waits for the Lease).
@@ -364,26 +352,30 @@ pub async fn run(
         client,
         settings,
         initial_config,
-        cache,
         acr,
         metrics: metrics.clone(),
     };
-    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
-    let controller_stop = {
-        let stopped = stopped();
-        async move {
-            tokio::select! { _ = stopped => {}, _ = lost_rx => { tracing::warn!("leadership lost; stopping"); } }
-        }
-    };
-    let controller = tokio::spawn(controller::run(parts, controller_stop));
-    match &elector {
+    let controller = tokio::spawn(controller::run(parts, stopped()));
+    let lost = match &elector {
         Some(elector) => {
             tokio::select! {
-                _ = elector.hold() => { let _ = lost_tx.send(()); }
-                _ = stopped() => {}
+                _ = elector.hold() => true,
+                _ = stopped() => false,
             }
         }
-        None => stopped().await,
+        None => {
+            stopped().await;
+            false
+        }
+    };
+    if lost {
+        // No drain: another replica may be leader soon, and nothing may be written after this.
+        controller.abort();
+        let _ = controller.await;
+        metrics.set_leader(false);
+        tracing::warn!("leadership lost; stopped writing");
+        http.abort();
+        return Ok(());
     }
     let _ = controller.await;
     if let Some(elector) = &elector {

@@ -82,9 +82,10 @@ fn run_args(clouds: &Clouds, kubeconfig: &Path, listen_port: u16, extra: &[&str]
         format!("127.0.0.1:{listen_port}"),
         "--min-renewal-interval".into(),
         "2s".into(),
-        "--lease-duration".into(),
-        "3s".into(),
     ];
+    if !extra.contains(&"--lease-duration") {
+        argv.extend(["--lease-duration".into(), "3s".into()]);
+    }
     argv.extend(extra.iter().map(|s| s.to_string()));
     Cli::try_parse_from(argv).expect("valid flags").run
 }
@@ -724,6 +725,84 @@ async fn refresher_works_with_only_the_shipped_rbac() {
         .await;
         assert!(our_secret(&admin, ns).await.is_some());
     }
+    // As that ServiceAccount, no other Secret can be read: not by name, not by listing, not by
+    // watching; only the pull Secret's name, which is what the refresher lists and watches.
+    let as_refresher = plane
+        .client_for(
+            "system:serviceaccount:kube-system:acr-refresher",
+            &[
+                "system:serviceaccounts",
+                "system:serviceaccounts:kube-system",
+            ],
+        )
+        .await
+        .unwrap();
+    let other = Secret {
+        metadata: ObjectMeta {
+            name: Some("not-the-refreshers".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([("k".to_owned(), "v".to_owned())])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(admin.clone(), "rbac-test")
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
+    let forbidden = |result: Result<_, kube::Error>, what: &str| match result {
+        Err(kube::Error::Api(status)) if status.code == 403 => {}
+        Err(other) => panic!("{what}: expected Forbidden, got {other}"),
+        Ok(_) => panic!("{what}: expected Forbidden, it was allowed"),
+    };
+    let scoped = Api::<Secret>::namespaced(as_refresher.clone(), "rbac-test");
+    let everywhere = Api::<Secret>::all(as_refresher.clone());
+    forbidden(
+        scoped.get("not-the-refreshers").await.map(|_| ()),
+        "get another Secret",
+    );
+    forbidden(
+        scoped.list(&ListParams::default()).await.map(|_| ()),
+        "list a namespace's Secrets",
+    );
+    forbidden(
+        everywhere.list(&ListParams::default()).await.map(|_| ()),
+        "list every Secret",
+    );
+    forbidden(
+        everywhere
+            .list(&ListParams::default().labels("app.kubernetes.io/managed-by=acr-refresher"))
+            .await
+            .map(|_| ()),
+        "list Secrets by our label",
+    );
+    forbidden(
+        everywhere
+            .list(&ListParams::default().fields("metadata.name=not-the-refreshers"))
+            .await
+            .map(|_| ()),
+        "list another name",
+    );
+    forbidden(
+        Api::<Secret>::namespaced(as_refresher.clone(), "kube-system")
+            .list(&ListParams::default())
+            .await
+            .map(|_| ()),
+        "list kube-system's Secrets",
+    );
+    let ours = everywhere
+        .list(&ListParams::default().fields(&format!("metadata.name={DEFAULT_SECRET_NAME}")))
+        .await
+        .expect("the pull Secret's name may be listed cluster-wide");
+    assert!(
+        ours.items
+            .iter()
+            .all(|s| s.metadata.name.as_deref() == Some(DEFAULT_SECRET_NAME))
+    );
+    assert!(ours.items.len() >= 2);
+    scoped
+        .get(DEFAULT_SECRET_NAME)
+        .await
+        .expect("the pull Secret may be read");
     // Events and the Lease work too.
     set_config(
         &admin,
@@ -800,4 +879,125 @@ async fn refresher_works_with_only_the_shipped_rbac() {
     })
     .await;
     standby.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_by_a_hung_api_server_steps_down_before_its_lease_runs_out() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let plane = ControlPlane::start().await.expect("control plane");
+    let admin = plane.client();
+    let clouds = clouds(3600).await;
+    let port = free_port();
+    let refresher = start(run_args(
+        &clouds,
+        plane.kubeconfig_path(),
+        port,
+        &["--identity", "cut-off", "--lease-duration", "6s"],
+    ));
+    eventually("default SA patched", DEADLINE, || async {
+        has(
+            &pull_secrets(&admin, "default", "default").await,
+            DEFAULT_SECRET_NAME,
+        )
+        .then_some(())
+    })
+    .await;
+    // The Lease as last written before the apiserver hangs: no other replica may take over
+    // before its renewTime plus its duration (by the apiserver host's clock, which is ours).
+    let lease = Api::<Lease>::namespaced(admin.clone(), "kube-system")
+        .get("acr-refresher")
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(lease.holder_identity.as_deref(), Some("cut-off"));
+    plane.pause_apiserver();
+    let runs_out = lease.renew_time.unwrap().0
+        + Duration::from_secs(lease.lease_duration_seconds.unwrap() as u64);
+    let outcome = tokio::time::timeout(Duration::from_secs(30), refresher.task).await;
+    let stepped_down_at = k8s_openapi::jiff::Timestamp::now();
+    plane.resume_apiserver();
+    let result = outcome.expect("the leader stops while the apiserver hangs");
+    assert!(result.unwrap().is_ok(), "stepping down is not an error");
+    assert!(
+        stepped_down_at < runs_out,
+        "stepped down at {stepped_down_at}, the Lease ran out at {runs_out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_expiry_is_judged_by_the_candidates_own_clock() {
+    use acr_refresher::leader_election::{LeaderElector, LeaseSettings};
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let plane = ControlPlane::start().await.expect("control plane");
+    let admin = plane.client();
+    // Another replica whose clock runs an hour behind holds the Lease: by wall clocks it looks
+    // long expired, but it has not been observed unchanged for a lease duration yet.
+    let skewed = k8s_openapi::jiff::Timestamp::now() - Duration::from_secs(3600);
+    let leases = Api::<Lease>::namespaced(admin.clone(), "kube-system");
+    leases
+        .create(
+            &PostParams::default(),
+            &Lease {
+                metadata: ObjectMeta {
+                    name: Some("skew".into()),
+                    ..Default::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some("behind".into()),
+                    lease_duration_seconds: Some(2),
+                    renew_time: Some(MicroTime(skewed)),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    let elector = LeaderElector::new(
+        admin.clone(),
+        LeaseSettings::for_lease_duration(
+            "kube-system".into(),
+            "skew".into(),
+            "candidate".into(),
+            Duration::from_secs(2),
+        ),
+    );
+    let first_seen = Instant::now();
+    assert!(
+        !elector.try_acquire_or_renew().await.unwrap(),
+        "taken at first sight"
+    );
+    // Kept alive: each renewal (however skewed its time) restarts the candidate's wait.
+    let mut renewed = leases.get("skew").await.unwrap();
+    renewed.spec.as_mut().unwrap().renew_time = Some(MicroTime(skewed + Duration::from_secs(1)));
+    leases
+        .replace("skew", &PostParams::default(), &renewed)
+        .await
+        .unwrap();
+    let renewed_seen = Instant::now();
+    assert!(!elector.try_acquire_or_renew().await.unwrap());
+    // Left alone, it is taken once the candidate has seen it unchanged for its duration.
+    let taken = eventually(
+        "Lease taken after it stayed unchanged",
+        DEADLINE,
+        || async {
+            elector
+                .try_acquire_or_renew()
+                .await
+                .unwrap()
+                .then(Instant::now)
+        },
+    )
+    .await;
+    assert!(taken >= renewed_seen + Duration::from_secs(2));
+    assert!(taken >= first_seen + Duration::from_secs(2));
+    let holder = leases
+        .get("skew")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
+    assert_eq!(holder.as_deref(), Some("candidate"));
 }

@@ -324,6 +324,25 @@ impl ControlPlane {
         self.wait_for_readyz().await
     }
 
+    /// Freezes the apiserver (SIGSTOP): its connections stay open and every request hangs, as
+    /// with a wedged server. [`ControlPlane::resume_apiserver`] thaws it.
+    pub fn pause_apiserver(&self) {
+        self.freeze_apiserver(true);
+    }
+
+    /// Thaws an apiserver frozen by [`ControlPlane::pause_apiserver`].
+    pub fn resume_apiserver(&self) {
+        self.freeze_apiserver(false);
+    }
+
+    fn freeze_apiserver(&self, frozen: bool) {
+        for process in &self.processes {
+            if process.component == Component::Apiserver {
+                process::freeze(process.pid(), frozen);
+            }
+        }
+    }
+
     /// The last `lines` lines of each component's log, each under a header naming the file.
     pub fn logs_tail(&self, lines: usize) -> String {
         Component::ALL

@@ -164,6 +164,11 @@ pub(crate) fn cmdline(pid: u32) -> Option<String> {
         .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
 }
 
+/// Freezes (`true`, SIGSTOP) or thaws (`false`, SIGCONT) a process.
+pub(crate) fn freeze(pid: u32, frozen: bool) {
+    signal(pid, if frozen { Signal::STOP } else { Signal::CONT });
+}
+
 fn signal(pid: u32, signal: Signal) {
     let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return;
