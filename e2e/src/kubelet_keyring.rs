@@ -71,10 +71,17 @@ pub struct KubeletLookup {
     #[serde(default)]
     pub repo: String,
     /// The credentials in kubelet's order (empty: anonymous pull).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub credentials: Vec<KubeletCredential>,
     #[serde(default)]
     error: String,
+}
+
+/// Go encodes a nil slice as `null`.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<KubeletCredential>, D::Error> {
+    Ok(<Option<Vec<KubeletCredential>> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
 }
 
 struct Pipes {
