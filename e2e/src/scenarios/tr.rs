@@ -56,7 +56,12 @@ fn token_expiry(password: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(claims))
         .ok()?;
     let value: serde_json::Value = serde_json::from_slice(&json).ok()?;
-    chrono::DateTime::from_timestamp_millis(value.get("time")?.as_i64()?)
+    // Milliseconds, written as a string (as the real tokens do) or a number.
+    let time = value.get("time")?;
+    let ms = time
+        .as_i64()
+        .or_else(|| time.as_str().and_then(|t| t.parse().ok()))?;
+    chrono::DateTime::from_timestamp_millis(ms)
 }
 
 /// Probes `image` in `default` until `until`, failing on the first probe that cannot pull.
@@ -112,7 +117,12 @@ async fn judge_source(
     window_start: chrono::DateTime<chrono::Utc>,
     calls_before: usize,
 ) -> Outcome {
-    if let Some((left, at)) = seen.least_left {
+    let Some((left, at)) = seen.least_left else {
+        fail!(
+            "no token the caller got could be read as one of fake-acr's (none carried an expiry)"
+        );
+    };
+    {
         ctx.figure(
             "least-token-left",
             format!(
@@ -426,4 +436,21 @@ fn per_token(calls: &[crate::clouds::TokenCall]) -> BTreeMap<String, usize> {
         *m.entry(format!("{}/{instance}", c.region)).or_insert(0) += 1;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn fake_acr_passwords_carry_their_expiry() {
+        let claims = base64::engine::general_purpose::STANDARD.encode(
+            br#"{"region":"cn-hangzhou","time":"1700000000123","type":"sub","userId":"u"}"#,
+        );
+        let expiry = token_expiry(&format!("{claims}:{}", "ab".repeat(20))).unwrap();
+        assert_eq!(expiry.timestamp_millis(), 1_700_000_000_123);
+        assert_eq!(token_expiry("not-a-token"), None);
+        assert_eq!(token_expiry("e30=:00"), None); // `{}`: no time
+    }
 }
