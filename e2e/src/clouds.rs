@@ -280,6 +280,16 @@ impl Clouds {
     /// fresh shared account secret, and writes `<dir>/fake-acr-ca.pem`.
     pub async fn start(
         source: &FakesSource,
+        acr: fake_acr::Settings,
+        metadata: fake_metadata::Settings,
+        dir: &Path,
+    ) -> Result<Self, CloudsError> {
+        Self::start_for(source, acr, metadata, dir, None).await
+    }
+
+    /// As [`start`](Self::start), and in netns mode points the run's namespace at these fakes.
+    pub async fn start_for(
+        source: &FakesSource,
         mut acr: fake_acr::Settings,
         mut metadata: fake_metadata::Settings,
         dir: &Path,

@@ -75,8 +75,10 @@ async fn official_go_sdks_work_against_the_fakes_at_the_real_addresses() {
     build_program(&program);
 
     let secret = format!("go-sdks-{}", std::process::id());
-    let mut metadata_settings = fake_metadata::Settings::default();
-    metadata_settings.account_secret = fake_metadata::settings::AccountSecret(secret.clone());
+    let metadata_settings = fake_metadata::Settings {
+        account_secret: fake_metadata::settings::AccountSecret(secret.clone()),
+        ..Default::default()
+    };
     let metadata = fake_metadata::FakeMetadata::start(metadata_settings)
         .await
         .expect("fake-metadata starts");

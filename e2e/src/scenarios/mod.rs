@@ -359,7 +359,7 @@ impl<'e> Ctx<'e> {
     /// Starts only the fakes.
     pub async fn start_clouds(&mut self) -> Outcome {
         if self.clouds.is_none() {
-            let clouds = Clouds::start(
+            let clouds = Clouds::start_for(
                 &self.setup.fakes,
                 self.acr.clone(),
                 self.metadata.clone(),
