@@ -154,3 +154,27 @@ fn ctrl_c_leaves_no_network_namespace() {
         "/etc/netns/{name} outlived the run"
     );
 }
+
+#[test]
+fn an_implementation_that_exits_at_once_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(&[
+        "--scenarios",
+        "NS1,NS2",
+        "--network",
+        "override",
+        "--report-dir",
+        &dir.path().join("report").to_string_lossy(),
+        "--command",
+        "sh -c 'echo \"flag provided but not defined: -kubeconfig\" >&2; exit 2'",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the implementation cannot be judged")
+            && stderr.contains("flag provided but not defined: -kubeconfig")
+            && stderr.contains("exit status: 2"),
+        "{stderr}"
+    );
+    // The run stopped at the first scenario instead of failing each.
+    assert!(!stderr.contains("NS2"), "{stderr}");
+}
