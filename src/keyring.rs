@@ -221,6 +221,9 @@ pub enum UrlError {
     /// `[` without `]` in the host.
     #[error("missing ']' in host")]
     MissingBracket,
+    /// `[` inside a host, or brackets around something other than an IPv6 address.
+    #[error("invalid IP-literal")]
+    InvalidIpLiteral,
     /// Characters a user-info part may not contain.
     #[error("invalid userinfo")]
     InvalidUserinfo,
@@ -292,22 +295,38 @@ fn valid_userinfo_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b) || b >= 0x80
 }
 
-/// Go's `parseHost`.
+/// Go's `parseHost` (Go 1.26, which kubelet v1.36 is built with): a `[` anywhere but first is
+/// refused; a bracketed host must be an IPv6 address; for `http(s)` URLs — every kubelet key —
+/// the port starts at the first colon, so a second colon is refused.
 fn parse_host(host: &[u8]) -> Result<Vec<u8>, UrlError> {
-    if host.first() == Some(&b'[') {
-        let i = host
-            .iter()
-            .rposition(|&b| b == b']')
-            .ok_or(UrlError::MissingBracket)?;
-        if !valid_optional_port(&host[i + 1..]) {
-            return Err(UrlError::InvalidPort);
+    match host.iter().rposition(|&b| b == b'[') {
+        Some(i) if i > 0 => return Err(UrlError::InvalidIpLiteral),
+        Some(_) => {
+            let i = host
+                .iter()
+                .rposition(|&b| b == b']')
+                .ok_or(UrlError::MissingBracket)?;
+            if !valid_optional_port(&host[i + 1..]) {
+                return Err(UrlError::InvalidPort);
+            }
+            // Only an IPv6 address may be bracketed (a zone after `%25` aside).
+            let inner = unescape(&host[1..i], Encoding::Host)?;
+            let address = inner.split(|&b| b == b'%').next().unwrap_or_default();
+            match std::str::from_utf8(address)
+                .ok()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+            {
+                Some(std::net::IpAddr::V6(_)) => {}
+                _ => return Err(UrlError::InvalidIpLiteral),
+            }
         }
-        // An IPv6 zone ("%25en0") is unescaped in zone mode; kubelet keys never carry one,
-        // and unescaping the whole host in host mode accepts the same "%25" escape.
-    } else if let Some(i) = host.iter().rposition(|&b| b == b':')
-        && !valid_optional_port(&host[i..])
-    {
-        return Err(UrlError::InvalidPort);
+        None => {
+            if let Some(i) = host.iter().position(|&b| b == b':')
+                && !valid_optional_port(&host[i..])
+            {
+                return Err(UrlError::InvalidPort);
+            }
+        }
     }
     unescape(host, Encoding::Host)
 }
@@ -628,14 +647,23 @@ mod tests {
         assert!(!matches("k*.io", "quay.io/foo"));
         assert!(matches("*.kubernetes.io", "prefix.kubernetes.io/foo"));
         assert!(matches("*.*.kubernetes.io", "prefix.sub.kubernetes.io/foo"));
-        assert!(matches(
+        // Go's url.Parse (since 1.25.2) refuses '[' inside a host: kubelet ignores such keys,
+        // so character classes never match a host.
+        assert!(!matches(
             "registry[0-9].example.com",
             "registry7.example.com/foo"
         ));
-        assert!(!matches(
-            "registry[0-9].example.com",
-            "registryx.example.com/foo"
-        ));
+        assert_eq!(
+            normalise_key("registry[0-9].example.com"),
+            Err(UrlError::InvalidIpLiteral)
+        );
+        assert_eq!(
+            normalise_key("[10.0.0.1]:5000"),
+            Err(UrlError::InvalidIpLiteral)
+        );
+        assert_eq!(normalise_key("[::1]:5000").unwrap(), b"[::1]:5000");
+        // The port starts at the first colon of an http(s) host.
+        assert_eq!(normalise_key("a:b:5000"), Err(UrlError::InvalidPort));
         // Go's url.Parse reads '?' as the start of a query: the host is just "registry".
         assert!(!matches(
             "registry?.example.com",

@@ -4,10 +4,17 @@
 //	kubeplane etcd --data-dir DIR --listen-client-url URL --listen-peer-url URL
 //	kubeplane apiserver [kube-apiserver flags]
 //	kubeplane controller-manager [kube-controller-manager flags]
+//	kubeplane keyring-server [--image-credential-provider-config FILE --image-credential-provider-bin-dir DIR]
 //
 // One component per process because kube-apiserver installs a process-wide signal handler when its
 // command is constructed and kube-controller-manager installs another when it runs; two in one process
 // would panic.
+//
+// keyring-server answers, one JSON line per question on stdin, which credentials kubelet's own code
+// (k8s.io/kubernetes/pkg/credentialprovider) hands the container runtime for an image: the keyring
+// built from the Pod's pull Secrets, unioned with the credential provider plugins of a
+// CredentialProviderConfig (exec'd and cached by pkg/credentialprovider/plugin), looked up with the
+// repository kubelet derives from the image. See keyring.go.
 package main
 
 import (
@@ -30,7 +37,7 @@ import (
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
 
-const usage = "usage: kubeplane etcd|apiserver|controller-manager [flags]"
+const usage = "usage: kubeplane etcd|apiserver|controller-manager|keyring-server [flags]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -50,6 +57,11 @@ func main() {
 		cmd := controllermanager.NewControllerManagerCommand()
 		cmd.SetArgs(args)
 		os.Exit(cli.Run(cmd))
+	case "keyring-server":
+		if err := runKeyringServer(args, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "kubeplane keyring-server: %v\n", err)
+			os.Exit(1)
+		}
 	case "etcd":
 		if err := runEtcd(args); err != nil {
 			fmt.Fprintf(os.Stderr, "kubeplane etcd: %v\n", err)

@@ -1,32 +1,48 @@
-//! Implementation adapters: how the suite runs an implementation and obtains what it produces.
+//! Implementation adapters: how the suite runs an implementation and obtains what it produces,
+//! behaving as the implementation's real caller does.
 //!
 //! - `process`: a long-running controller started with a kubeconfig (the reference refresher is
 //!   the default); it is judged through the cluster (Secrets, ServiceAccounts, Events).
 //! - `deployment`: a controller already deployed in the cluster, judged the same way; the suite
 //!   only scales its Deployment (see [`crate::deployment`]).
-//! - `docker-credential-helper`: `<helper> get`, server URL on stdin, `{"Username","Secret"}` out.
-//! - `kubelet-credential-provider`: `CredentialProviderRequest` JSON on stdin,
-//!   `CredentialProviderResponse` out, cached as kubelet caches it (`cacheKeyType`, `cacheDuration`).
+//! - `docker-credential-helper`: as docker runs it: `<helper> get`, server URL on stdin,
+//!   `{"Username","Secret"}` out; exit ≠ 0 with `credentials not found in native keychain` on
+//!   stdout means "none" (docker pulls anonymously), any other failure fails that pull, quoting the
+//!   exit status and the helper's own words.
+//! - `kubelet-credential-provider`: as kubelet runs it: kubelet's own plugin code
+//!   (`kubeplane keyring-server`, see [`crate::kubelet_keyring`]) execs the plugin named by a
+//!   CredentialProviderConfig (`--credential-provider-config`, or one the suite writes for
+//!   `--command`), with its `apiVersion`, `matchImages`, `defaultCacheDuration`, `args`, `env`
+//!   and kubelet's cache; a failed exec gives no credentials for that pull and is retried on the
+//!   next, as on a node.
 //!
-//! Every command gets the environment of override mode (metadata endpoint, CA bundle; for the
-//! short-lived credential sources also `HTTPS_PROXY`) and may use placeholders: `{kubeconfig}`,
-//! `{metadata}`, `{acr}` (fake-acr's `ip:port`), `{acr_port}`, `{acr_resolve}` (`host=ip,…` for
-//! every Alibaba host name fake-acr serves), `{ca}`, `{proxy}`, `{node_region}`, and for
-//! credential sources, which cannot read the ConfigMap, `{expiring_threshold}` (the scenario's
-//! `expiring-threshold`, `15m` when it sets none); `{state_dir}` is an empty directory of the
-//! scenario for an implementation's own state (e.g. a credential helper's token cache).
-//! Long-running processes get no `HTTPS_PROXY` in their environment: Kubernetes clients honour
-//! it for the API server too (kube-rs even refuses to start without its proxy feature).
+//! Network: in netns mode (see [`crate::netns`]) every command runs inside the run's network
+//! namespace, where the fakes answer at the real addresses; in override mode it gets the
+//! metadata endpoint and CA bundle explicitly (and credential sources `HTTPS_PROXY`, and
+//! `HTTP_PROXY` = fake-metadata, which serves absolute-form requests for 100.100.100.200).
+//! Either way the CA bundle (system CAs + the test CA) is in `SSL_CERT_FILE`,
+//! `REQUESTS_CA_BUNDLE`, `ALIBABA_CLOUD_CA_BUNDLE` and `NODE_EXTRA_CA_CERTS`, and the node's RAM
+//! role in `ALIBABA_CLOUD_ECS_METADATA`.
+//!
+//! Placeholders in commands: `{kubeconfig}`, `{metadata}`, `{metadata_proxy}`, `{acr}`
+//! (fake-acr's `ip:port`), `{acr_port}`, `{acr_resolve}` (`host=ip,…` for every Alibaba host name
+//! fake-acr serves), `{ca}`, `{proxy}`, `{node_region}`, and for credential sources, which cannot
+//! read the ConfigMap, `{expiring_threshold}` (the scenario's `expiring-threshold`, `15m` when it
+//! sets none); `{state_dir}` is an empty directory of the scenario for an implementation's own
+//! state (e.g. a credential helper's token cache). Long-running processes get no proxy variables:
+//! Kubernetes clients honour them for the API server too (kube-rs even refuses to start without
+//! its proxy feature).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
 use crate::catalogue::Level;
+use crate::kubelet_keyring::{KubeletKeyring, kubeplane};
 use crate::pull_secret::Credential;
 
 /// Which protocol the implementation under test speaks.
@@ -70,18 +86,28 @@ impl AdapterKind {
 pub struct Endpoints {
     /// Kubeconfig of the cluster under test.
     pub kubeconfig: PathBuf,
-    /// Base URL of fake-metadata (`ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT`).
+    /// Base URL of fake-metadata as the implementation reaches it (`http://100.100.100.200` in
+    /// netns mode).
     pub metadata: String,
+    /// `HTTP_PROXY` that answers requests for `http://100.100.100.200/…` (override mode: the
+    /// fake itself, which serves absolute-form targets); empty in netns mode.
+    pub metadata_proxy: String,
     /// `host:port` where fake-acr serves every Alibaba host name.
     pub acr: String,
     /// Every Alibaba host name fake-acr serves.
     pub acr_hosts: Vec<String>,
-    /// PEM bundle that trusts fake-acr.
+    /// PEM file with only the test CA (`{ca}`).
     pub ca_file: PathBuf,
-    /// `HTTPS_PROXY` routing Alibaba host names to fake-acr.
+    /// PEM bundle of the system CAs plus the test CA (the CA environment variables).
+    pub ca_bundle: PathBuf,
+    /// `HTTPS_PROXY` routing Alibaba host names to fake-acr; empty in netns mode.
     pub proxy: String,
     /// The node's region (what fake-metadata reports).
     pub region: String,
+    /// The node's RAM role (`ALIBABA_CLOUD_ECS_METADATA`), if it has one.
+    pub role: Option<String>,
+    /// Netns mode: the namespace every command runs in.
+    pub netns: Option<String>,
     /// File that receives the implementation's stdout and stderr (credential sources: stderr,
     /// appended call after call).
     pub log_file: PathBuf,
@@ -94,12 +120,14 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    fn expand(&self, arg: &str) -> String {
+    /// `arg` with every placeholder replaced.
+    pub fn expand(&self, arg: &str) -> String {
         let (ip, port) = self.acr.rsplit_once(':').unwrap_or((self.acr.as_str(), ""));
         let resolve: Vec<String> = self.acr_hosts.iter().map(|h| format!("{h}={ip}")).collect();
         arg.replace("{kubeconfig}", &self.kubeconfig.to_string_lossy())
             .replace("{acr_port}", port)
             .replace("{acr_resolve}", &resolve.join(","))
+            .replace("{metadata_proxy}", &self.metadata_proxy)
             .replace("{metadata}", &self.metadata)
             .replace("{acr}", &self.acr)
             .replace("{ca}", &self.ca_file.to_string_lossy())
@@ -109,35 +137,58 @@ impl Endpoints {
             .replace("{state_dir}", &self.state_dir.to_string_lossy())
     }
 
-    /// The override-mode environment every implementation process gets.
-    fn apply(&self, cmd: &mut Command, with_proxy: bool) {
-        if with_proxy {
-            cmd.env("HTTPS_PROXY", &self.proxy)
-                .env("https_proxy", &self.proxy)
-                // The fakes' metadata and admin ports are on loopback: never through the proxy.
-                .env("NO_PROXY", "127.0.0.1,localhost,::1")
-                .env("no_proxy", "127.0.0.1,localhost,::1");
-        } else {
-            for var in [
-                "HTTPS_PROXY",
-                "https_proxy",
-                "HTTP_PROXY",
-                "http_proxy",
-                "ALL_PROXY",
-                "all_proxy",
-            ] {
-                cmd.env_remove(var);
+    /// A command running `program` where the implementation runs: inside the run's network
+    /// namespace in netns mode.
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(name) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", name]).arg(program);
+                cmd
             }
+            None => Command::new(program),
         }
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env(
+    }
+
+    /// The environment every implementation process gets; `with_proxy` for short-lived
+    /// credential sources in override mode.
+    pub fn apply(&self, cmd: &mut Command, with_proxy: bool) {
+        for var in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT",
+            "ALIBABA_CLOUD_IMDS_ENDPOINT",
+        ] {
+            cmd.env_remove(var);
+        }
+        if self.netns.is_none() {
+            if with_proxy {
+                cmd.env("HTTPS_PROXY", &self.proxy)
+                    .env("https_proxy", &self.proxy)
+                    .env("HTTP_PROXY", &self.metadata_proxy)
+                    .env("http_proxy", &self.metadata_proxy)
+                    // The fakes' metadata and admin ports are on loopback: never through a proxy.
+                    .env("NO_PROXY", "127.0.0.1,localhost,::1")
+                    .env("no_proxy", "127.0.0.1,localhost,::1");
+            }
+            cmd.env(
                 "ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT",
                 &self.metadata,
             )
-            .env("ALIBABA_CLOUD_IMDS_ENDPOINT", &self.metadata)
-            .env("SSL_CERT_FILE", &self.ca_file)
-            .env("REQUESTS_CA_BUNDLE", &self.ca_file)
-            .env("ALIBABA_CLOUD_CA_BUNDLE", &self.ca_file)
+            .env("ALIBABA_CLOUD_IMDS_ENDPOINT", &self.metadata);
+        }
+        if let Some(role) = &self.role {
+            cmd.env("ALIBABA_CLOUD_ECS_METADATA", role);
+        }
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("SSL_CERT_FILE", &self.ca_bundle)
+            .env("REQUESTS_CA_BUNDLE", &self.ca_bundle)
+            .env("ALIBABA_CLOUD_CA_BUNDLE", &self.ca_bundle)
+            .env("NODE_EXTRA_CA_CERTS", &self.ca_bundle)
             .env("ALIBABA_CLOUD_REGION_ID", &self.region);
     }
 }
@@ -146,10 +197,20 @@ impl Endpoints {
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
     /// The command line is empty.
-    #[error("{kind}: no command given (use --command)")]
+    #[error("{kind}: no command given (use --command '…' or `-- PROGRAM ARGS…`)")]
     NoCommand {
         /// Adapter kind.
         kind: &'static str,
+    },
+    /// The program does not exist or cannot be run.
+    #[error("{kind}: cannot run '{program}': {reason}")]
+    Missing {
+        /// Adapter kind.
+        kind: &'static str,
+        /// Program name.
+        program: String,
+        /// Why.
+        reason: String,
     },
     /// The command could not be started.
     #[error("{kind}: cannot start '{program}': {source}")]
@@ -189,6 +250,17 @@ pub enum AdapterError {
         /// The deadline.
         seconds: u64,
     },
+    /// The CredentialProviderConfig could not be read or written.
+    #[error("credential provider config {path}: {reason}")]
+    ProviderConfig {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// kubelet's keyring (kubeplane keyring-server) failed.
+    #[error(transparent)]
+    Keyring(#[from] crate::kubelet_keyring::KeyringError),
     /// The reference refresher binary could not be built.
     #[error("cannot build the reference refresher ({command}): {reason}")]
     Build {
@@ -206,8 +278,12 @@ pub struct Implementation {
     pub kind: AdapterKind,
     /// Program and arguments (placeholders allowed).
     pub command: Vec<String>,
-    /// kubelet's `defaultCacheDuration` for plugin answers without `cacheDuration`.
+    /// kubelet's `defaultCacheDuration` for the CredentialProviderConfig the suite writes for a
+    /// plugin given by `--command`.
     pub default_cache_duration: Duration,
+    /// A kubelet plugin's CredentialProviderConfig (kubelet's `--image-credential-provider-config`;
+    /// placeholders allowed in it) and the directory of the plugin binaries it names.
+    pub provider_config: Option<(PathBuf, PathBuf)>,
 }
 
 impl Implementation {
@@ -219,17 +295,55 @@ impl Implementation {
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_else(|| p.clone())
         });
-        format!("{}: {}", self.kind.name(), program.unwrap_or_default())
+        let program = match (&self.provider_config, program) {
+            (Some((config, _)), _) => format!("CredentialProviderConfig {}", config.display()),
+            (None, p) => p.unwrap_or_default(),
+        };
+        format!("{}: {program}", self.kind.name())
     }
 
     fn program(&self, endpoints: &Endpoints) -> Result<Command, AdapterError> {
         let (program, args) = self.command.split_first().ok_or(AdapterError::NoCommand {
             kind: self.kind.name(),
         })?;
-        let mut cmd = Command::new(endpoints.expand(program));
+        let mut cmd = endpoints.command(&endpoints.expand(program));
         cmd.args(args.iter().map(|a| endpoints.expand(a)));
         endpoints.apply(&mut cmd, self.kind != AdapterKind::Process);
         Ok(cmd)
+    }
+
+    /// Checks before any scenario that the program exists and may be executed, so a typo is one
+    /// clear error rather than a failure in every scenario.
+    pub fn check_program(&self) -> Result<(), AdapterError> {
+        let kind = self.kind.name();
+        if self.kind == AdapterKind::Deployment {
+            return Ok(());
+        }
+        if self.kind == AdapterKind::KubeletCredentialProvider
+            && let Some((config, bin_dir)) = &self.provider_config
+        {
+            for (path, what) in [(config, "file"), (bin_dir, "directory")] {
+                std::fs::metadata(path).map_err(|e| AdapterError::ProviderConfig {
+                    path: path.clone(),
+                    reason: format!("{what} not readable: {e}"),
+                })?;
+            }
+            return Ok(());
+        }
+        let program = self
+            .command
+            .first()
+            .ok_or(AdapterError::NoCommand { kind })?;
+        if program.contains('{') {
+            return Ok(()); // known only per scenario
+        }
+        resolve_program(program)
+            .map(drop)
+            .map_err(|reason| AdapterError::Missing {
+                kind,
+                program: program.clone(),
+                reason,
+            })
     }
 
     /// Starts a `process` implementation; its output is appended to `endpoints.log_file` (a
@@ -259,7 +373,10 @@ impl Implementation {
                 program: self.command.first().cloned().unwrap_or_default(),
                 source,
             })?;
-        Ok(RunningProcess { child })
+        Ok(RunningProcess {
+            child,
+            started: Instant::now(),
+        })
     }
 
     /// A credential source for `docker-credential-helper` / `kubelet-credential-provider`.
@@ -267,14 +384,96 @@ impl Implementation {
         CredentialSource {
             implementation: self.clone(),
             endpoints: endpoints.clone(),
-            kubelet_cache: HashMap::new(),
+            kubelet: None,
+            requests: 0,
         }
     }
+
+    /// The CredentialProviderConfig kubelet reads for this scenario, written next to the log
+    /// file, and its plugin directory: the given config with placeholders expanded, or one
+    /// naming the `--command` program.
+    async fn provider_config(
+        &self,
+        endpoints: &Endpoints,
+    ) -> Result<(PathBuf, PathBuf), AdapterError> {
+        let out = endpoints
+            .log_file
+            .with_extension("credential-provider-config.yaml");
+        let write = |text: String| {
+            std::fs::write(&out, text).map_err(|e| AdapterError::ProviderConfig {
+                path: out.clone(),
+                reason: e.to_string(),
+            })
+        };
+        if let Some((config, bin_dir)) = &self.provider_config {
+            let text =
+                std::fs::read_to_string(config).map_err(|e| AdapterError::ProviderConfig {
+                    path: config.clone(),
+                    reason: e.to_string(),
+                })?;
+            write(endpoints.expand(&text))?;
+            return Ok((out.clone(), bin_dir.clone()));
+        }
+        let (program, args) = self.command.split_first().ok_or(AdapterError::NoCommand {
+            kind: self.kind.name(),
+        })?;
+        let path = resolve_program(&endpoints.expand(program)).map_err(|reason| {
+            AdapterError::Missing {
+                kind: self.kind.name(),
+                program: program.clone(),
+                reason,
+            }
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bin_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let args: Vec<String> = args.iter().map(|a| endpoints.expand(a)).collect();
+        let config = serde_json::json!({
+            "apiVersion": "kubelet.config.k8s.io/v1",
+            "kind": "CredentialProviderConfig",
+            "providers": [{
+                "name": name,
+                "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+                // Every ACR registry domain: registry[-intl][-vpc].<region>.aliyuncs.com and
+                // <instance>-registry[-vpc].<region>.cr.aliyuncs.com.
+                "matchImages": ["*.*.aliyuncs.com", "*.*.cr.aliyuncs.com"],
+                "defaultCacheDuration": format!("{}s", self.default_cache_duration.as_secs()),
+                "args": args,
+            }],
+        });
+        write(serde_json::to_string_pretty(&config).unwrap_or_default())?;
+        Ok((out.clone(), bin_dir))
+    }
+}
+
+/// The file `program` names: a path, or a name looked up on `PATH`; it must be an executable file.
+pub fn resolve_program(program: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return match std::fs::metadata(&path) {
+            Err(e) => Err(format!("{e}")),
+            Ok(m) if !m.is_file() => Err("not a file".into()),
+            Ok(_) if !executable(&path) => Err("not executable (chmod +x)".into()),
+            Ok(_) => Ok(std::path::absolute(&path).unwrap_or(path)),
+        };
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| "not found on PATH".to_string())
 }
 
 /// A running `process` implementation; killed when dropped.
 pub struct RunningProcess {
     child: Child,
+    started: Instant,
 }
 
 impl RunningProcess {
@@ -287,6 +486,11 @@ impl RunningProcess {
         }
     }
 
+    /// How long ago it was started.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Stops the process and waits for it.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
@@ -294,51 +498,64 @@ impl RunningProcess {
     }
 }
 
-impl CredentialSource {
-    /// The scenario's implementation log, opened for appending (a call's stderr); nowhere if it
-    /// cannot be opened.
-    fn stderr_log(&self) -> Stdio {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.endpoints.log_file)
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null())
-    }
-}
-
 /// How long one credential-source call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What a credential source offered for one pull.
+#[derive(Debug, Clone, Default)]
+pub struct SourceAnswer {
+    /// The credentials, in the order the caller tries them.
+    pub credentials: Vec<Credential>,
+    /// Why the source gave none, when it failed (exit status and its own words).
+    pub failure: Option<String>,
+}
 
 /// Asks a credential-only implementation for credentials, as docker or kubelet would.
 pub struct CredentialSource {
     implementation: Implementation,
     endpoints: Endpoints,
-    /// kubelet's cache: key (image, registry or "") → (valid until, credentials).
-    kubelet_cache: HashMap<String, (Instant, Vec<Credential>)>,
+    /// kubelet's plugin code with the scenario's CredentialProviderConfig (started on first use).
+    kubelet: Option<Arc<KubeletKeyring>>,
+    /// Pull requests answered so far (each is one `get` or one kubelet lookup).
+    requests: usize,
 }
 
+/// Longest stretch of a source's own words quoted in a message.
+const QUOTE: usize = 300;
+
 impl CredentialSource {
-    /// The credentials the implementation offers for `image` (empty: it has none).
-    pub async fn get(&mut self, image: &str) -> Result<Vec<Credential>, AdapterError> {
+    /// The credentials the implementation offers for a pull of `image`. An error means the
+    /// source cannot be asked at all (missing program, broken keyring), not a failed answer.
+    pub async fn get(&mut self, image: &str) -> Result<SourceAnswer, AdapterError> {
+        self.requests += 1;
         match self.implementation.kind {
             AdapterKind::KubeletCredentialProvider => self.kubelet_plugin(image).await,
             _ => self.docker_helper(image).await,
         }
     }
 
-    async fn run(
-        &self,
-        args: &[&str],
-        stdin: &[u8],
-        image: &str,
-    ) -> Result<(bool, Vec<u8>), AdapterError> {
+    /// Pull requests made so far in this scenario.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    /// The scenario's implementation log, opened for appending.
+    fn log(&self) -> Option<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.endpoints.log_file)
+            .ok()
+    }
+
+    async fn docker_helper(&mut self, image: &str) -> Result<SourceAnswer, AdapterError> {
         let kind = self.implementation.kind.name();
+        let host = registry_host(image);
         let mut cmd = self.implementation.program(&self.endpoints)?;
-        cmd.args(args)
+        cmd.arg("get")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(self.stderr_log())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child =
             crate::spawn::spawn(&mut cmd)
@@ -354,7 +571,7 @@ impl CredentialSource {
                     source,
                 })?;
         if let Some(mut input) = child.stdin.take() {
-            let _ = input.write_all(stdin).await;
+            let _ = input.write_all(host.as_bytes()).await;
         }
         let out = tokio::time::timeout(CALL_TIMEOUT, child.wait_with_output())
             .await
@@ -368,16 +585,36 @@ impl CredentialSource {
                 program: "wait".into(),
                 source,
             })?;
-        Ok((out.status.success(), out.stdout))
-    }
-
-    async fn docker_helper(&mut self, image: &str) -> Result<Vec<Credential>, AdapterError> {
-        let kind = self.implementation.kind.name();
-        let host = registry_host(image);
-        let (ok, stdout) = self.run(&["get"], host.as_bytes(), image).await?;
-        if !ok {
-            // "credentials not found" is the protocol's way of saying: none.
-            return Ok(Vec::new());
+        if let Some(mut log) = self.log() {
+            use std::io::Write as _;
+            let _ = log.write_all(&out.stderr);
+        }
+        if !out.status.success() {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            // docker-credential-helpers' client: this message on stdout means "none", docker then
+            // pulls anonymously; anything else fails the pull with the helper's output.
+            if stdout.trim() == "credentials not found in native keychain" {
+                return Ok(SourceAnswer::default());
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let words = [stdout.trim(), stderr.trim()]
+                .iter()
+                .filter(|w| !w.is_empty())
+                .map(|w| quote(w))
+                .collect::<Vec<_>>()
+                .join(" / stderr: ");
+            return Ok(SourceAnswer {
+                credentials: Vec::new(),
+                failure: Some(format!(
+                    "`get` for {host} failed ({}), so docker cannot pull: {}",
+                    out.status,
+                    if words.is_empty() {
+                        "no output"
+                    } else {
+                        &words
+                    }
+                )),
+            });
         }
         #[derive(serde::Deserialize)]
         struct Answer {
@@ -387,7 +624,7 @@ impl CredentialSource {
             secret: String,
         }
         let answer: Answer =
-            serde_json::from_slice(&stdout).map_err(|e| AdapterError::Protocol {
+            serde_json::from_slice(&out.stdout).map_err(|e| AdapterError::Protocol {
                 kind,
                 image: image.into(),
                 reason: format!(
@@ -395,94 +632,71 @@ impl CredentialSource {
                     e.classify()
                 ),
             })?;
-        Ok(vec![Credential {
-            key: host,
-            username: answer.username,
-            password: answer.secret,
-        }])
+        Ok(SourceAnswer {
+            credentials: vec![Credential {
+                key: host,
+                username: answer.username,
+                password: answer.secret,
+            }],
+            failure: None,
+        })
     }
 
-    async fn kubelet_plugin(&mut self, image: &str) -> Result<Vec<Credential>, AdapterError> {
-        let kind = self.implementation.kind.name();
-        let now = Instant::now();
-        self.kubelet_cache.retain(|_, (until, _)| *until > now);
-        // kubelet looks its cache up by image, then registry, then the global key.
-        for key in [image.to_string(), registry_host(image), String::new()] {
-            if let Some((_, creds)) = self.kubelet_cache.get(&key) {
-                return Ok(creds.clone());
-            }
-        }
-        let request = serde_json::json!({
-            "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
-            "kind": "CredentialProviderRequest",
-            "image": image,
-        });
-        let (ok, stdout) = self.run(&[], request.to_string().as_bytes(), image).await?;
-        let bad = |reason: String| AdapterError::Protocol {
-            kind,
-            image: image.into(),
-            reason,
-        };
-        if !ok {
-            return Err(bad("plugin exited unsuccessfully".into()));
-        }
-        let response: ProviderResponse = serde_json::from_slice(&stdout).map_err(|e| {
-            bad(format!(
-                "not a CredentialProviderResponse ({:?} error at line {} column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        let cache_key = match response.cache_key_type.as_str() {
-            "Image" => image.to_string(),
-            "Registry" => registry_host(image),
-            "Global" => String::new(),
-            // kubelet ignores a response with an invalid cacheKeyType.
-            other => {
-                return Err(bad(format!(
-                    "cacheKeyType '{other}' is not Image, Registry or Global"
-                )));
+    async fn kubelet_plugin(&mut self, image: &str) -> Result<SourceAnswer, AdapterError> {
+        let keyring = match &self.kubelet {
+            Some(k) => k.clone(),
+            None => {
+                let (config, bin_dir) =
+                    self.implementation.provider_config(&self.endpoints).await?;
+                let mut cmd = self
+                    .endpoints
+                    .command(&kubeplane().await?.to_string_lossy());
+                cmd.arg("keyring-server")
+                    .arg("--image-credential-provider-config")
+                    .arg(&config)
+                    .arg("--image-credential-provider-bin-dir")
+                    .arg(&bin_dir);
+                self.endpoints.apply(&mut cmd, true);
+                // kubelet's log lines (a plugin's failure, its stderr) go to the scenario's log.
+                cmd.stderr(self.log().map(Stdio::from).unwrap_or_else(Stdio::null));
+                let k = Arc::new(KubeletKeyring::spawn(cmd).await?);
+                self.kubelet = Some(k.clone());
+                k
             }
         };
-        let creds: Vec<Credential> = response
-            .auth
-            .unwrap_or_default()
+        let lookup = keyring.lookup(image, &[]).await?;
+        let key = format!("plugin ({})", registry_host(image));
+        let credentials: Vec<Credential> = lookup
+            .credentials
             .into_iter()
-            .map(|(key, a)| Credential {
-                key,
-                username: a.username,
-                password: a.password,
+            .map(|c| Credential {
+                key: key.clone(),
+                username: c.username,
+                password: c.password,
             })
             .collect();
-        let ttl = match response.cache_duration.as_deref() {
-            None => self.implementation.default_cache_duration,
-            Some(d) => parse_go_duration(d)
-                .ok_or_else(|| bad(format!("cacheDuration '{d}' is not a duration")))?,
-        };
-        if !ttl.is_zero() {
-            self.kubelet_cache
-                .insert(cache_key, (now + ttl, creds.clone()));
-        }
-        Ok(creds)
+        let failure = credentials.is_empty().then(|| {
+            format!(
+                "kubelet got no credentials for {} from the plugin (kubelet's log lines, with the plugin's error, are in {})",
+                lookup.repo,
+                self.endpoints.log_file.display()
+            )
+        });
+        Ok(SourceAnswer {
+            credentials,
+            failure,
+        })
     }
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProviderResponse {
-    #[serde(default)]
-    cache_key_type: String,
-    cache_duration: Option<String>,
-    auth: Option<HashMap<String, ProviderAuth>>,
-}
-
-#[derive(serde::Deserialize)]
-struct ProviderAuth {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
+/// `s` on one line, at most [`QUOTE`] characters.
+fn quote(s: &str) -> String {
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > QUOTE {
+        format!("{}…", s.chars().take(QUOTE).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// The registry host (with port) of an image reference, as docker and kubelet cut it.
@@ -493,40 +707,6 @@ pub fn registry_host(image: &str) -> String {
     } else {
         "docker.io".to_string()
     }
-}
-
-/// Parses Go `time.Duration` strings as metav1.Duration serialises them (`1h2m3.5s`, `500ms`).
-pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let (number, tail) = rest.split_at(split);
-        let value: f64 = number.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = tail;
-    }
-    Some(Duration::from_secs_f64(total))
 }
 
 /// The reference refresher binary next to this executable (same profile), built if missing.
@@ -612,33 +792,12 @@ mod tests {
     }
 
     #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("0s"), Some(Duration::ZERO));
-        assert_eq!(parse_go_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("soon"), None);
-        assert_eq!(parse_go_duration(""), None);
-    }
-
-    #[test]
     fn placeholders_expand() {
-        let e = Endpoints {
-            kubeconfig: "/k".into(),
-            metadata: "http://127.0.0.1:1".into(),
-            acr: "127.0.0.1:2".into(),
-            acr_hosts: vec![
-                "cr.cn-hangzhou.aliyuncs.com".into(),
-                "registry.cn-hangzhou.aliyuncs.com".into(),
-            ],
-            ca_file: "/ca.pem".into(),
-            proxy: "http://127.0.0.1:3".into(),
-            region: "cn-hangzhou".into(),
-            log_file: "/log".into(),
-            expiring_threshold: "15m".into(),
-            state_dir: "/state".into(),
-        };
-        assert_eq!(e.expand("--kubeconfig={kubeconfig}"), "--kubeconfig=/k");
+        let e = endpoints(Path::new("/d"));
+        assert_eq!(
+            e.expand("--kubeconfig={kubeconfig}"),
+            "--kubeconfig=/d/kubeconfig"
+        );
         assert_eq!(
             e.expand("https://cr.{region}.aliyuncs.com:{acr_port}"),
             // `{region}` is the implementation's own placeholder: left alone.
@@ -649,8 +808,8 @@ mod tests {
             "cr.cn-hangzhou.aliyuncs.com=127.0.0.1,registry.cn-hangzhou.aliyuncs.com=127.0.0.1"
         );
         assert_eq!(
-            e.expand("{metadata}|{acr}|{ca}|{proxy}|{node_region}"),
-            "http://127.0.0.1:1|127.0.0.1:2|/ca.pem|http://127.0.0.1:3|cn-hangzhou"
+            e.expand("{metadata}|{metadata_proxy}|{acr}|{ca}|{proxy}|{node_region}"),
+            "http://127.0.0.1:1|http://127.0.0.1:1|127.0.0.1:2|/d/ca.pem|http://127.0.0.1:3|cn-hangzhou"
         );
     }
 
@@ -658,11 +817,18 @@ mod tests {
         Endpoints {
             kubeconfig: dir.join("kubeconfig"),
             metadata: "http://127.0.0.1:1".into(),
+            metadata_proxy: "http://127.0.0.1:1".into(),
             acr: "127.0.0.1:2".into(),
-            acr_hosts: Vec::new(),
+            acr_hosts: vec![
+                "cr.cn-hangzhou.aliyuncs.com".into(),
+                "registry.cn-hangzhou.aliyuncs.com".into(),
+            ],
             ca_file: dir.join("ca.pem"),
+            ca_bundle: dir.join("ca-bundle.pem"),
             proxy: "http://127.0.0.1:3".into(),
             region: "cn-hangzhou".into(),
+            role: Some("KubernetesWorkerRole-fake".into()),
+            netns: None,
             log_file: dir.join("log"),
             expiring_threshold: "15m".into(),
             state_dir: dir.join("state"),
@@ -677,6 +843,15 @@ mod tests {
         path.to_string_lossy().into_owned()
     }
 
+    fn implementation(kind: AdapterKind, program: String) -> Implementation {
+        Implementation {
+            kind,
+            command: vec![program],
+            default_cache_duration: Duration::from_secs(60),
+            provider_config: None,
+        }
+    }
+
     #[tokio::test]
     async fn docker_credential_helper_protocol() {
         let dir = tempfile::tempdir().unwrap();
@@ -685,70 +860,138 @@ mod tests {
             "helper",
             r#"[ "$1" = get ] || exit 3
 read host
-case "$host" in registry.*) printf '{"ServerURL":"%s","Username":"u","Secret":"s"}' "$host";; *) echo "credentials not found in native keychain"; exit 1;; esac"#,
+case "$host" in
+  registry.*) printf '{"ServerURL":"%s","Username":"u","Secret":"s"}' "$host";;
+  broken.*) echo "no RAM role: metadata unreachable"; echo "dial tcp: network is unreachable" >&2; exit 4;;
+  *) echo "credentials not found in native keychain"; exit 1;;
+esac"#,
         );
-        let implementation = Implementation {
-            kind: AdapterKind::DockerCredentialHelper,
-            command: vec![helper],
-            default_cache_duration: Duration::from_secs(60),
-        };
+        let implementation = implementation(AdapterKind::DockerCredentialHelper, helper);
         let mut source = implementation.credential_source(&endpoints(dir.path()));
-        let creds = source
+        let answer = source
             .get("registry.cn-hangzhou.aliyuncs.com/demo/app:1")
             .await
             .unwrap();
+        let creds = answer.credentials;
         assert_eq!(creds.len(), 1);
         assert_eq!(creds[0].key, "registry.cn-hangzhou.aliyuncs.com");
         assert_eq!(
             (creds[0].username.as_str(), creds[0].password.as_str()),
             ("u", "s")
         );
+        let none = source
+            .get("x-registry.cn-beijing.cr.aliyuncs.com/a/b")
+            .await
+            .unwrap();
+        assert!(none.credentials.is_empty() && none.failure.is_none());
+        // Any other failure fails docker's pull: the message quotes the exit status and the
+        // helper's own words, stdout and stderr.
+        let failed = source.get("broken.example.com/a/b").await.unwrap();
+        let why = failed.failure.expect("a failure");
+        assert!(why.contains("exit status: 4"), "{why}");
+        assert!(why.contains("no RAM role: metadata unreachable"), "{why}");
+        assert!(why.contains("network is unreachable"), "{why}");
+        assert_eq!(source.requests(), 3);
+    }
+
+    #[test]
+    fn missing_programs_are_named_before_any_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = implementation(
+            AdapterKind::DockerCredentialHelper,
+            dir.path().join("nope").to_string_lossy().into_owned(),
+        );
+        let err = missing.check_program().unwrap_err().to_string();
         assert!(
-            source
-                .get("x-registry.cn-beijing.cr.aliyuncs.com/a/b")
-                .await
-                .unwrap()
-                .is_empty()
+            err.contains("nope") && err.contains("No such file"),
+            "{err}"
+        );
+        let not_on_path = implementation(
+            AdapterKind::DockerCredentialHelper,
+            "docker-credential-surely-not-installed".into(),
+        );
+        let err = not_on_path.check_program().unwrap_err().to_string();
+        assert!(err.contains("not found on PATH"), "{err}");
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "").unwrap();
+        let not_executable =
+            implementation(AdapterKind::Process, file.to_string_lossy().into_owned());
+        let err = not_executable.check_program().unwrap_err().to_string();
+        assert!(err.contains("not executable"), "{err}");
+        assert!(
+            implementation(AdapterKind::Process, "sh".into())
+                .check_program()
+                .is_ok()
         );
     }
 
+    /// kubelet's own plugin code runs the plugin: its cache (per `cacheKeyType`) decides when
+    /// the plugin is exec'd again, and the request carries the config's `apiVersion`.
     #[tokio::test]
-    async fn kubelet_plugin_answers_are_cached_per_cache_key_type() {
+    async fn kubelet_plugin_runs_through_kubelets_code() {
         let dir = tempfile::tempdir().unwrap();
         let calls = dir.path().join("calls");
-        let plugin = script(
+        // A plugin that speaks only v1beta1, as some in the field do.
+        script(
             dir.path(),
-            "plugin",
+            "beta-plugin",
             &format!(
-                r#"cat > /dev/null
+                r#"request=$(cat)
 echo call >> {}
-printf '{{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderResponse","cacheKeyType":"Registry","cacheDuration":"1h","auth":{{"*.cn-hangzhou.aliyuncs.com":{{"username":"u","password":"p"}}}}}}'"#,
+case "$request" in *'"credentialprovider.kubelet.k8s.io/v1beta1"'*) ;; *) echo "only v1beta1 is spoken here" >&2; exit 2;; esac
+printf '{{"apiVersion":"credentialprovider.kubelet.k8s.io/v1beta1","kind":"CredentialProviderResponse","cacheKeyType":"Registry","cacheDuration":"1h","auth":{{"*.cn-hangzhou.aliyuncs.com":{{"username":"u","password":"p"}}}}}}'"#,
                 calls.display()
             ),
         );
-        let implementation = Implementation {
-            kind: AdapterKind::KubeletCredentialProvider,
-            command: vec![plugin],
-            default_cache_duration: Duration::from_secs(60),
+        let config = dir.path().join("config.yaml");
+        let config_for = |api: &str| {
+            format!(
+                "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n  - name: beta-plugin\n    apiVersion: credentialprovider.kubelet.k8s.io/{api}\n    matchImages: [\"*.*.aliyuncs.com\"]\n    defaultCacheDuration: 10m\n"
+            )
         };
+        let count = |p: &Path| {
+            std::fs::read_to_string(p)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        let mut implementation =
+            implementation(AdapterKind::KubeletCredentialProvider, String::new());
+        implementation.command.clear();
+        implementation.provider_config = Some((config.clone(), dir.path().to_path_buf()));
+
+        std::fs::write(&config, config_for("v1beta1")).unwrap();
         let mut source = implementation.credential_source(&endpoints(dir.path()));
         let first = source
             .get("registry.cn-hangzhou.aliyuncs.com/demo/app:1")
             .await
             .unwrap();
-        assert_eq!(first[0].key, "*.cn-hangzhou.aliyuncs.com");
-        // Same registry: served from kubelet's cache, the plugin is not asked again.
+        assert_eq!(first.credentials.len(), 1, "{:?}", first.failure);
+        assert_eq!(first.credentials[0].username, "u");
+        // Same registry: kubelet's cache answers, the plugin is not exec'd again.
         source
             .get("registry.cn-hangzhou.aliyuncs.com/demo/other:2")
             .await
             .unwrap();
-        let count = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
         assert_eq!(count(&calls), 1);
-        // Another registry: asked again.
-        source
-            .get("registry.cn-beijing.aliyuncs.com/demo/app:1")
-            .await
-            .unwrap();
-        assert_eq!(count(&calls), 2);
+        // Not in matchImages: kubelet does not ask the plugin.
+        let other = source.get("docker.io/library/nginx:1").await.unwrap();
+        assert!(other.credentials.is_empty());
+        assert_eq!(count(&calls), 1);
+        drop(source);
+
+        // The same plugin configured as v1: kubelet's request is refused, so no credentials,
+        // and the next pull asks again (failures are not cached).
+        std::fs::write(&config, config_for("v1")).unwrap();
+        let mut source = implementation.credential_source(&endpoints(dir.path()));
+        for _ in 0..2 {
+            let answer = source
+                .get("registry.cn-hangzhou.aliyuncs.com/demo/app:1")
+                .await
+                .unwrap();
+            assert!(answer.credentials.is_empty() && answer.failure.is_some());
+        }
+        assert_eq!(count(&calls), 3);
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert!(log.contains("only v1beta1 is spoken here"), "{log}");
     }
 }

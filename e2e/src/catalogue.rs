@@ -1,6 +1,24 @@
 //! The scenario catalogue of docs/conformance.md: stable IDs, titles, groups and levels.
 //!
 //! This is data only; what each scenario does lives in `scenarios/`.
+//!
+//! ## Verdicts for credential sources
+//!
+//! A docker credential helper or kubelet plugin keeps no Secrets; it is judged on the
+//! source-level scenarios (MR, CR, TR) by what its caller sees, through an adapter that behaves as
+//! the caller does (docker: `get` on every pull, nothing cached; kubelet: its own plugin code and
+//! cache, see `adapter`):
+//! - every pull the scenario makes works (MR, CR: with the right token; TR: all the time);
+//! - no caller gets a token that expires inside the time it will use it: docker uses an answer
+//!   for that one pull, and the helper was told the `expiring-threshold`, so the token must have
+//!   min(threshold, half its lifetime) left (less 1 s of rounding); kubelet keeps an answer for
+//!   the `cacheDuration` the plugin returned, so every token kubelet hands out, cached or fresh,
+//!   must still be valid for a pull (2 s);
+//! - at most one ACR `GetAuthorizationToken` call per request, and none while no request is being
+//!   answered (a helper without a cache, renewing on every `get`, is no hot loop);
+//! - ACR calls per request is reported as the figure `acr-calls-per-request`; when a token is
+//!   replaced is reported (`replaced-at`) but not judged: the L−T window of TR1 is a rule for
+//!   implementations that keep Secrets.
 
 use std::fmt;
 
@@ -182,13 +200,13 @@ pub const CATALOGUE: &[ScenarioInfo] = &[
         "TR1",
         Tr,
         Source,
-        "token replaced after L-T and before L; the probe never sees expiry",
+        "token replaced after L-T and before L (sources: never handed out too close to expiry); the probe never sees expiry",
     ),
     entry(
         "TR2",
         Tr,
         Source,
-        "threshold >= lifetime: prompt refresh, but no hot loop",
+        "threshold >= lifetime: prompt refresh, but no hot loop (sources: at most one ACR call per request)",
     ),
     entry(
         "TR3",

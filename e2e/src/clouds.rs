@@ -8,6 +8,8 @@
 //!   whole settings (`PUT /settings`), which empties their request logs and faults, so they
 //!   behave as if freshly started.
 //!
+//! In netns mode the run's namespace is pointed at each scenario's fakes (see [`crate::netns`]).
+//!
 //! Either way each scenario gets its own account secret: credentials an implementation wrote in
 //! an earlier scenario are worthless, so nothing carries over by accident.
 
@@ -39,6 +41,14 @@ pub enum CloudsError {
     /// The proxy did not start.
     #[error(transparent)]
     Proxy(#[from] HostProxyError),
+    /// The network namespace could not be pointed at the fakes.
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+    /// In netns mode, an external fake-metadata must be reachable at an IP address.
+    #[error(
+        "netns mode: fake-metadata's URL {0} has no IP address and port to forward 100.100.100.200:80 to (give --metadata-url http://IP:PORT, or use --network override)"
+    )]
+    MetadataAddress(String),
     /// The CA bundle could not be written.
     #[error("cannot write the CA bundle {path}: {source}")]
     CaFile {
@@ -251,8 +261,16 @@ pub struct Clouds {
     fakes: Fakes,
     proxy: HostProxy,
     ca_file: PathBuf,
+    ca_bundle: PathBuf,
     ca_pem: Vec<u8>,
 }
+
+/// Where the system's CA bundle usually is (Debian/Ubuntu, Fedora/RHEL, Alpine/macOS).
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
 
 /// How long an external fake's admin API may take to answer at all.
 const REMOTE_READY: Duration = Duration::from_secs(30);
@@ -262,9 +280,20 @@ impl Clouds {
     /// fresh shared account secret, and writes `<dir>/fake-acr-ca.pem`.
     pub async fn start(
         source: &FakesSource,
+        acr: fake_acr::Settings,
+        metadata: fake_metadata::Settings,
+        dir: &Path,
+    ) -> Result<Self, CloudsError> {
+        Self::start_for(source, acr, metadata, dir, None).await
+    }
+
+    /// As [`start`](Self::start), and in netns mode points the run's namespace at these fakes.
+    pub async fn start_for(
+        source: &FakesSource,
         mut acr: fake_acr::Settings,
         mut metadata: fake_metadata::Settings,
         dir: &Path,
+        netns: Option<&crate::netns::Netns>,
     ) -> Result<Self, CloudsError> {
         let secret = format!("conformance-{}", nonce());
         acr.account_secret = secret.clone();
@@ -308,6 +337,31 @@ impl Clouds {
             path: ca_file.clone(),
             source,
         })?;
+        // Clients that replace the system's trust with a file still reach the real world's hosts.
+        let ca_bundle = dir.join("ca-bundle.pem");
+        let mut bundle = SYSTEM_CA_BUNDLES
+            .iter()
+            .find_map(|p| std::fs::read(p).ok())
+            .unwrap_or_default();
+        if !bundle.is_empty() && !bundle.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+        bundle.extend_from_slice(&ca_pem);
+        std::fs::write(&ca_bundle, &bundle).map_err(|source| CloudsError::CaFile {
+            path: ca_bundle.clone(),
+            source,
+        })?;
+        if let Some(netns) = netns {
+            let metadata_at = match &fakes {
+                Fakes::InProcess { metadata, .. } => metadata.local_addr(),
+                Fakes::External { metadata_url, .. } => crate::netns::server_address(metadata_url)
+                    .filter(|a| {
+                        !a.ip().is_unspecified() && a.ip() != crate::netns::METADATA_ADDR.ip()
+                    })
+                    .ok_or_else(|| CloudsError::MetadataAddress(metadata_url.clone()))?,
+            };
+            netns.point_at(metadata_at, target, &hosts)?;
+        }
         // Only host names fake-acr serves are tunnelled; on port 443 (what clients use) or the
         // fake's own port (endpoint_for URLs).
         let own_port = target.port();
@@ -321,6 +375,7 @@ impl Clouds {
             fakes,
             proxy,
             ca_file,
+            ca_bundle,
             ca_pem,
         })
     }
@@ -352,6 +407,11 @@ impl Clouds {
     /// The PEM file trusting fake-acr.
     pub fn ca_file(&self) -> &Path {
         &self.ca_file
+    }
+
+    /// The system CAs plus the test CA.
+    pub fn ca_bundle(&self) -> &Path {
+        &self.ca_bundle
     }
 
     /// `http://127.0.0.1:<port>` of the host-override proxy.

@@ -121,6 +121,34 @@ impl Environment {
         }
     }
 
+    /// The API server's URL as the kubeconfig names it (current context).
+    pub fn server_url(&self) -> String {
+        match &self.cluster {
+            Cluster::Local(plane) => plane.server_url().to_string(),
+            Cluster::Existing { kubeconfig } => kube::config::Kubeconfig::read_from(kubeconfig)
+                .ok()
+                .and_then(|k| {
+                    let context = k.current_context.clone()?;
+                    let cluster = k
+                        .contexts
+                        .iter()
+                        .find(|c| c.name == context)?
+                        .context
+                        .as_ref()?
+                        .cluster
+                        .clone();
+                    k.clusters
+                        .iter()
+                        .find(|c| c.name == cluster)?
+                        .cluster
+                        .as_ref()?
+                        .server
+                        .clone()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     /// Restarts the API server (local mode only).
     pub async fn restart_apiserver(&mut self) -> Result<(), EnvironmentError> {
         match &mut self.cluster {

@@ -9,7 +9,9 @@
 //! - [`deployment`]: adapter `deployment`: an implementation already deployed in the cluster.
 //! - [`clouds`]: one scenario's fakes (fake-metadata, fake-acr), CA bundle and proxy.
 //! - [`environment`]: the cluster under test (local or existing) and the reset between scenarios.
-//! - [`probe`]: the pull probe (Pod → admission → Secrets → kubelet keyring → OCI pull).
+//! - [`netns`]: netns mode: the run's network namespace with the fakes at the real addresses.
+//! - [`kubelet_keyring`]: kubelet's own credential lookup (`kubeplane keyring-server`) as the judge.
+//! - [`probe`]: the pull probe (Pod → admission → Secrets → kubelet's keyring → OCI pull).
 //! - [`pull_secret`]: pull secrets read the way kubelet reads them.
 //! - [`report`]: results and the junit.xml / summary.md / summary.json writers.
 //! - [`runner`]: the `run` / `list` subcommands: scenarios in series, progress, report.
@@ -23,6 +25,8 @@ pub mod cluster;
 pub mod deployment;
 pub mod environment;
 pub mod host_proxy;
+pub mod kubelet_keyring;
+pub mod netns;
 pub mod probe;
 pub mod pull_secret;
 pub mod report;

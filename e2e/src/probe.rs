@@ -2,14 +2,18 @@
 //!
 //! It does what the API server and kubelet do, with the real parts where they exist: the Pod is
 //! created on the real API server (ServiceAccount admission fills `imagePullSecrets`), the
-//! referenced Secrets are read, kubelet's keyring (`acr_refresher::keyring`, a port of
-//! `pkg/credentialprovider/keyring.go`) orders the matching credentials, and each is tried in turn
-//! with a real OCI client against fake-acr's registry: the manifest and one blob.
+//! referenced Secrets are read, kubelet's own keyring code (`kubeplane keyring-server`, see
+//! [`crate::kubelet_keyring`]) picks and orders the matching credentials, and each is tried in
+//! turn with a real OCI client against fake-acr's registry: the manifest and one blob. A probe
+//! built without kubelet's keyring (tests of other crates) orders with `acr_refresher::keyring`,
+//! the port of the same code that `src/keyring.rs` is checked against.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Secret};
 
+use crate::kubelet_keyring::{KubeletKeyring, dockerconfigjson_secret};
 pub use crate::pull_secret::{Credential, credentials_of_secret};
 use acr_refresher::image_ref::ImageRef;
 use acr_refresher::keyring::DockerKeyring;
@@ -66,6 +70,8 @@ pub struct ProbeOutcome {
     pub attempts: Vec<Attempt>,
     /// The credential that pulled, if one did.
     pub used: Option<Credential>,
+    /// A credential source's failure for this pull (exit status and its own words).
+    pub source_failure: Option<String>,
 }
 
 impl ProbeOutcome {
@@ -99,13 +105,17 @@ impl ProbeOutcome {
                 }
             })
             .collect();
-        format!(
+        let mut line = format!(
             "{}: pod secrets [{}], keys [{}], attempts [{}]",
             self.image,
             self.pod_pull_secrets.join(", "),
             self.keys_found.join(", "),
             attempts.join("; ")
-        )
+        );
+        if let Some(failure) = &self.source_failure {
+            line.push_str(&format!("; the credential source: {failure}"));
+        }
+        line
     }
 }
 
@@ -266,6 +276,9 @@ pub enum ProbeError {
         /// API error.
         source: kube::Error,
     },
+    /// kubelet's keyring could not be asked.
+    #[error("pull probe: {0}")]
+    Keyring(#[from] crate::kubelet_keyring::KeyringError),
     /// The image string is not a valid reference.
     #[error("pull probe: '{image}' is not an image reference: {reason}")]
     BadImage {
@@ -281,12 +294,23 @@ pub enum ProbeError {
 pub struct PullProbe {
     kube: kube::Client,
     access: RegistryAccess,
+    keyring: Option<Arc<KubeletKeyring>>,
 }
 
 impl PullProbe {
     /// A probe using `kube` for Pods and Secrets and `access` for registries.
     pub fn new(kube: kube::Client, access: RegistryAccess) -> Self {
-        Self { kube, access }
+        Self {
+            kube,
+            access,
+            keyring: None,
+        }
+    }
+
+    /// The same probe judging with kubelet's own keyring code.
+    pub fn with_kubelet_keyring(mut self, keyring: Arc<KubeletKeyring>) -> Self {
+        self.keyring = Some(keyring);
+        self
     }
 
     /// Creates a Pod with `image` in `namespace` under `service_account`, reads the pull secrets
@@ -331,6 +355,7 @@ impl PullProbe {
 
         let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), namespace);
         let mut credentials = Vec::new();
+        let mut found = Vec::new();
         for name in &names {
             // Kubelet skips a missing Secret (event FailedToRetrieveImagePullSecret) and goes on.
             let secret = match secrets.get_opt(name).await {
@@ -345,8 +370,21 @@ impl PullProbe {
                 }
             };
             credentials.extend(credentials_of_secret(&secret));
+            found.push(secret);
         }
-        let mut outcome = self.credentials(image, credentials).await?;
+        let mut outcome = match &self.keyring {
+            Some(keyring) => {
+                let secrets: Vec<serde_json::Value> = found
+                    .iter()
+                    .filter_map(|s| serde_json::to_value(s).ok())
+                    .collect();
+                let lookup = keyring.lookup(image, &secrets).await?;
+                let ordered = kubelet_credentials(&lookup, &credentials);
+                let keys_found = credentials.iter().map(|c| c.key.clone()).collect();
+                self.in_order(image, keys_found, ordered).await?
+            }
+            None => self.credentials(image, credentials).await?,
+        };
         outcome.pod_pull_secrets = names;
         Ok(outcome)
     }
@@ -420,6 +458,39 @@ impl PullProbe {
         image: &str,
         credentials: Vec<Credential>,
     ) -> Result<ProbeOutcome, ProbeError> {
+        let keys_found: Vec<String> = credentials.iter().map(|c| c.key.clone()).collect();
+        let ordered: Vec<Credential> = match &self.keyring {
+            Some(keyring) => {
+                // One Secret per credential, in order: kubelet keeps Secrets' order for equal keys.
+                let secrets: Vec<serde_json::Value> = credentials
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        dockerconfigjson_secret(
+                            &format!("credential-{i}"),
+                            [(c.key.as_str(), c.username.as_str(), c.password.as_str())],
+                        )
+                    })
+                    .collect();
+                let lookup = keyring.lookup(image, &secrets).await?;
+                kubelet_credentials(&lookup, &credentials)
+            }
+            None => kubelet_order(image, &credentials)
+                .into_iter()
+                .cloned()
+                .collect(),
+        };
+        self.in_order(image, keys_found, ordered).await
+    }
+
+    /// Pulls `image` trying `ordered` in turn until one works (anonymously when it is empty):
+    /// what a container runtime does with the credentials its caller handed it.
+    pub async fn in_order(
+        &self,
+        image: &str,
+        keys_found: Vec<String>,
+        ordered: Vec<Credential>,
+    ) -> Result<ProbeOutcome, ProbeError> {
         let reference: Reference =
             image
                 .parse()
@@ -427,8 +498,6 @@ impl PullProbe {
                     image: image.into(),
                     reason: e.to_string(),
                 })?;
-        let keys_found = credentials.iter().map(|c| c.key.clone()).collect();
-        let ordered = kubelet_order(image, &credentials);
         let mut attempts = Vec::new();
         let mut used = None;
         if ordered.is_empty() {
@@ -458,6 +527,7 @@ impl PullProbe {
             keys_found,
             attempts,
             used,
+            source_failure: None,
         })
     }
 
@@ -527,6 +597,29 @@ fn shorten(s: &str, max: usize) -> String {
     } else {
         s
     }
+}
+
+/// kubelet's answer as the suite's credentials: each matched back to the first offered credential
+/// with the same user name and password (for its key in reports).
+fn kubelet_credentials(
+    lookup: &crate::kubelet_keyring::KubeletLookup,
+    offered: &[Credential],
+) -> Vec<Credential> {
+    lookup
+        .credentials
+        .iter()
+        .map(|k| {
+            offered
+                .iter()
+                .find(|c| c.username == k.username && c.password == k.password)
+                .cloned()
+                .unwrap_or_else(|| Credential {
+                    key: "(kubelet)".into(),
+                    username: k.username.clone(),
+                    password: k.password.clone(),
+                })
+        })
+        .collect()
 }
 
 /// The credentials kubelet would try for `image`, in kubelet's order (most specific key first);

@@ -3,6 +3,7 @@
 //! Also the `run` and `list` subcommands of the `acr-conformance` binary.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::adapter::{AdapterKind, Implementation, reference_refresher};
@@ -10,6 +11,7 @@ use crate::catalogue::{CATALOGUE, Level, ScenarioInfo, select};
 use crate::clouds::{ExternalFakes, FakesSource};
 use crate::deployment::{DeployedImplementation, DeploymentRef};
 use crate::environment::Environment;
+use crate::kubelet_keyring::KubeletKeyring;
 use crate::probe::ProbeMode;
 use crate::report::{Report, ScenarioResult, Verdict, progress_line};
 use crate::scenarios::{self, Ctx, Setup, Stop};
@@ -23,13 +25,37 @@ pub struct RunOptions {
     /// Which protocol the implementation under test speaks.
     #[arg(long, value_enum, default_value = "process")]
     pub implementation: AdapterKind,
-    /// Its command line (one argument per value, or one quoted string split on spaces).
-    /// Placeholders: {kubeconfig} {metadata} {acr} {acr_port} {acr_resolve} {ca} {proxy} {node_region}
-    /// {expiring_threshold} (the scenario's, for credential sources) {state_dir} (an empty
-    /// directory per scenario for the implementation's own state).
+    /// Its command line as one shell-quoted string (`--command 'helper --flag "a b"'`); or give
+    /// it after `--` as separate words (`-- helper --flag "a b"`), not both.
+    /// Placeholders: {kubeconfig} {metadata} {metadata_proxy} {acr} {acr_port} {acr_resolve} {ca}
+    /// {proxy} {node_region} {expiring_threshold} (the scenario's, for credential sources)
+    /// {state_dir} (an empty directory per scenario for the implementation's own state).
     /// Default for `process`: the reference refresher.
-    #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+    #[arg(long = "command", value_name = "COMMAND", allow_hyphen_values = true)]
+    pub command_line: Option<String>,
+    /// The command line as separate words, after `--`.
+    #[arg(last = true, value_name = "PROGRAM [ARGS]")]
     pub command: Vec<String>,
+    /// How the implementation reaches the fakes: `netns` (run inside a network namespace where
+    /// they answer at the real addresses, 100.100.100.200:80 and :443 for every ACR host name;
+    /// needs root) or `override` (endpoints, CA and proxies passed explicitly). Default: netns
+    /// as root, override otherwise.
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkMode>,
+    /// Adapter `kubelet-credential-provider`: kubelet's CredentialProviderConfig naming the plugin
+    /// (as `kubelet --image-credential-provider-config`; placeholders allowed). Without it the
+    /// suite writes one for `--command` (apiVersion credentialprovider.kubelet.k8s.io/v1, every
+    /// ACR domain in matchImages, --default-cache-seconds).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "image_credential_provider_bin_dir"
+    )]
+    pub credential_provider_config: Option<PathBuf>,
+    /// The directory of the plugins the CredentialProviderConfig names (as
+    /// `kubelet --image-credential-provider-bin-dir`).
+    #[arg(long, value_name = "DIR", requires = "credential_provider_config")]
+    pub image_credential_provider_bin_dir: Option<PathBuf>,
     /// Scenario IDs or groups, comma-separated (e.g. `NS,MR2`); default all.
     #[arg(long, default_value = "")]
     pub scenarios: String,
@@ -66,7 +92,8 @@ pub struct RunOptions {
     /// `kubelet` (every verdict is confirmed by a real kubelet pulling in a Pod: kind).
     #[arg(long, value_enum, default_value = "api")]
     pub probe: ProbeMode,
-    /// kubelet's defaultCacheDuration for plugin answers without cacheDuration (seconds).
+    /// defaultCacheDuration of the CredentialProviderConfig the suite writes for a plugin given by
+    /// `--command` (seconds).
     #[arg(long, default_value_t = 3600)]
     pub default_cache_seconds: u64,
     /// No progress lines (the summary is still printed).
@@ -78,7 +105,11 @@ impl Default for RunOptions {
     fn default() -> Self {
         Self {
             implementation: AdapterKind::Process,
+            command_line: None,
             command: Vec::new(),
+            network: None,
+            credential_provider_config: None,
+            image_credential_provider_bin_dir: None,
             scenarios: String::new(),
             report_dir: PathBuf::from("target/conformance"),
             kubeconfig: None,
@@ -93,6 +124,15 @@ impl Default for RunOptions {
             quiet: false,
         }
     }
+}
+
+/// How the implementation reaches the fakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkMode {
+    /// Inside a network namespace where the fakes answer at the real addresses (root).
+    Netns,
+    /// Endpoints, CA bundle and proxies passed explicitly.
+    Override,
 }
 
 /// Errors that stop a run before any scenario could be judged.
@@ -110,6 +150,15 @@ pub enum RunError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// The implementation cannot be run at all (every scenario would fail the same way).
+    #[error("the implementation cannot be judged: {0}")]
+    Implementation(String),
+    /// Netns mode could not be set up.
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+    /// kubelet's keyring (the judge of pulls) could not be started.
+    #[error(transparent)]
+    Keyring(#[from] crate::kubelet_keyring::KeyringError),
     /// Ctrl-C stopped the run before the report was written.
     #[error("interrupted (Ctrl-C): no report written")]
     Interrupted,
@@ -160,31 +209,89 @@ const REFERENCE_ARGS: &[&str] = &[
     "2s",
 ];
 
+/// The command line from `--command '…'` (shell-quoted) or the words after `--`.
+pub fn command_words(options: &RunOptions) -> Result<Vec<String>, RunError> {
+    match (&options.command_line, options.command.is_empty()) {
+        (Some(_), false) => Err(RunError::Options(format!(
+            "the command is given twice: --command {:?} and after `--` {:?}; give one",
+            options.command_line.as_deref().unwrap_or_default(),
+            options.command.join(" ")
+        ))),
+        (Some(line), true) => {
+            let words = shlex::split(line).ok_or_else(|| {
+                RunError::Options(format!(
+                    "--command {line:?}: unbalanced quotes or a trailing backslash (it is read as a shell would read it)"
+                ))
+            })?;
+            if words.is_empty() {
+                return Err(RunError::Options("--command is empty".into()));
+            }
+            Ok(words)
+        }
+        (None, _) => Ok(options.command.clone()),
+    }
+}
+
 /// Resolves the implementation from the options (building the reference refresher if needed).
 pub async fn implementation(options: &RunOptions) -> Result<Implementation, RunError> {
-    let mut command = if options.command.len() == 1 {
-        options.command[0]
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    } else {
-        options.command.clone()
-    };
+    let mut command = command_words(options)?;
     if command.is_empty() && options.implementation == AdapterKind::Process {
         command = reference_command(&reference_refresher().await?);
     }
+    let provider_config = match (
+        &options.credential_provider_config,
+        &options.image_credential_provider_bin_dir,
+    ) {
+        (Some(config), Some(dir)) => Some((config.clone(), dir.clone())),
+        _ => None,
+    };
     Ok(Implementation {
         kind: options.implementation,
         command,
         default_cache_duration: Duration::from_secs(options.default_cache_seconds),
+        provider_config,
     })
+}
+
+/// The network mode of a run, and why it was chosen.
+fn network_mode(options: &RunOptions) -> Result<(NetworkMode, &'static str), RunError> {
+    let root = is_root();
+    match options.network {
+        Some(NetworkMode::Netns) if !root => Err(RunError::Options(
+            "--network netns needs root (it creates a network namespace); run as root or use --network override".into(),
+        )),
+        Some(NetworkMode::Netns) if options.implementation == AdapterKind::Deployment => {
+            Err(RunError::Options(
+                "--network netns runs the implementation as a local process; a deployed one reaches the fakes through its cluster".into(),
+            ))
+        }
+        Some(mode) => Ok((mode, "as asked")),
+        None if options.implementation == AdapterKind::Deployment => Ok((
+            NetworkMode::Override,
+            "the deployed implementation reaches the fakes through its cluster",
+        )),
+        None if !root => Ok((
+            NetworkMode::Override,
+            "not root, so no network namespace: the implementation must take the endpoints and CA it is given (placeholders, ALIBABA_CLOUD_ECS_METADATA_SERVICE_ENDPOINT, SSL_CERT_FILE, HTTPS_PROXY/HTTP_PROXY)",
+        )),
+        None => Ok((
+            NetworkMode::Netns,
+            "root: the implementation runs in a network namespace with the fakes at the real addresses",
+        )),
+    }
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 /// Runs the selected scenarios and writes the report; the caller decides the exit code.
 pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     let selected = select(&options.scenarios)?;
     check_options(options)?;
+    let (network, why) = network_mode(options)?;
     let implementation = implementation(options).await?;
+    implementation.check_program()?;
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let work_dir = options.report_dir.join("logs");
@@ -199,6 +306,11 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
             selected.len(),
             implementation.describe()
         );
+        let mode = match network {
+            NetworkMode::Netns => "netns",
+            NetworkMode::Override => "override",
+        };
+        eprintln!("acr-conformance: network mode {mode} ({why})");
     }
     let needs_cluster = selected
         .iter()
@@ -231,7 +343,29 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         fakes: fakes_source(options),
         probe: options.probe,
         deployed: None,
+        netns: None,
+        keyring: None,
     };
+    if let Some(env) = env.as_ref() {
+        setup.keyring = Some(Arc::new(KubeletKeyring::secrets_only().await?));
+        if network == NetworkMode::Netns {
+            let server = env.server_url();
+            let apiserver = crate::netns::server_address(&server);
+            if apiserver.is_none() {
+                return Err(RunError::Options(format!(
+                    "netns mode: the API server {server} is not at an IP address the namespace can reach; use --network override"
+                )));
+            }
+            let netns = crate::netns::Netns::create(apiserver).await?;
+            if !options.quiet {
+                eprintln!(
+                    "acr-conformance: network namespace {}: 100.100.100.200:80 → fake-metadata, :443 → fake-acr, {server} → the API server",
+                    netns.name()
+                );
+            }
+            setup.netns = Some(Arc::new(netns));
+        }
+    }
     if let (Some(target), Some(env)) = (&options.deployment, env.as_ref()) {
         let deployed = DeployedImplementation::find(env.client(), target.clone(), options.replicas)
             .await
@@ -246,6 +380,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
 
     let mut results = Vec::new();
+    let mut aborted = None;
     let scenarios = async {
         for (i, info) in selected.iter().enumerate() {
             let result = match (applicability(info, &implementation), env.as_mut()) {
@@ -262,7 +397,13 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
                             info.title
                         );
                     }
-                    run_one(info, env, &implementation, &setup, &work_dir).await
+                    match run_one(info, env, &implementation, &setup, &work_dir).await {
+                        Ok(result) => result,
+                        Err(reason) => {
+                            aborted = Some(reason);
+                            break;
+                        }
+                    }
                 }
                 (None, None) => {
                     ScenarioResult::new(info, Verdict::Error, "no cluster", Duration::ZERO)
@@ -287,6 +428,9 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     if interrupted {
         return Err(RunError::Interrupted);
+    }
+    if let Some(reason) = aborted {
+        return Err(RunError::Implementation(reason));
     }
     let report = Report {
         implementation: match &options.deployment {
@@ -320,10 +464,17 @@ fn check_options(options: &RunOptions) -> Result<(), RunError> {
             "--implementation deployment judges a deployed implementation: give its cluster with --kubeconfig".into(),
         ));
     }
-    if deployment && !options.command.is_empty() {
+    if deployment && (!options.command.is_empty() || options.command_line.is_some()) {
         return Err(RunError::Options(
             "--command is not used with --implementation deployment (the Deployment runs it)"
                 .into(),
+        ));
+    }
+    if options.credential_provider_config.is_some()
+        && options.implementation != AdapterKind::KubeletCredentialProvider
+    {
+        return Err(RunError::Options(
+            "--credential-provider-config is only used with --implementation kubelet-credential-provider".into(),
         ));
     }
     if options.probe == ProbeMode::Kubelet && options.kubeconfig.is_none() {
@@ -379,25 +530,31 @@ fn applicability(info: &ScenarioInfo, implementation: &Implementation) -> Option
     None
 }
 
-/// Runs one scenario: reset, fresh context, body under a timeout, teardown.
+/// Runs one scenario: reset, fresh context, body under a timeout, teardown. `Err` when the
+/// implementation cannot be run at all (the run stops with that one error).
 pub async fn run_one(
     info: &'static ScenarioInfo,
     env: &mut Environment,
     implementation: &Implementation,
     setup: &Setup,
     work_dir: &std::path::Path,
-) -> ScenarioResult {
+) -> Result<ScenarioResult, String> {
     let t0 = Instant::now();
     if let Err(e) = env.reset().await {
-        return ScenarioResult::new(
+        return Ok(ScenarioResult::new(
             info,
             Verdict::Error,
             format!("reset before the scenario: {e}"),
             t0.elapsed(),
-        );
+        ));
     }
     let Some(body) = scenarios::body(info.id) else {
-        return ScenarioResult::new(info, Verdict::NotApplicable, "no body", t0.elapsed());
+        return Ok(ScenarioResult::new(
+            info,
+            Verdict::NotApplicable,
+            "no body",
+            t0.elapsed(),
+        ));
     };
     let scenario_dir = work_dir.to_path_buf();
     let mut ctx = Ctx::new(info, env, implementation, setup, scenario_dir);
@@ -424,10 +581,11 @@ pub async fn run_one(
         ),
         Err(Stop::Error(m)) => (Verdict::Error, m),
         Err(Stop::NotApplicable(m)) => (Verdict::NotApplicable, m),
+        Err(Stop::Abort(m)) => return Err(m),
     };
     let mut result = ScenarioResult::new(info, verdict, detail, t0.elapsed());
     result.figures = figures;
-    result
+    Ok(result)
 }
 
 /// `acr-conformance list`: the catalogue as a table.

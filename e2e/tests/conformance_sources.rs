@@ -15,8 +15,9 @@
 //! and caches nothing — in `--cache-dir {state_dir}`, a directory the suite empties for every
 //! scenario, so an earlier scenario's token (signed under its own account secret) is never
 //! offered, whatever the fakes' ports and CA (external fakes keep both across scenarios). It
-//! also keys entries by the ACR endpoint and a digest of the CA bundle. kubelet caches the
-//! plugin's answers (`cacheDuration`).
+//! also keys entries by the ACR endpoint and a digest of the CA bundle. kubelet's own plugin code
+//! caches the plugin's answers (`cacheDuration`). A third test judges a v1beta1-only plugin
+//! through the CredentialProviderConfig that names its apiVersion, as kubelet would run it.
 
 use acr_conformance::adapter::{AdapterKind, reference_refresher};
 use acr_conformance::report::{Report, Verdict};
@@ -109,4 +110,86 @@ async fn kubelet_credential_provider_passes_every_source_scenario() {
     let command = command("kubelet-credential-provider", &[]).await;
     let (report, dir) = judge(AdapterKind::KubeletCredentialProvider, command).await;
     assert_verdicts(&report, &dir, APPLICABLE, &[]);
+}
+
+/// A plugin that speaks only `credentialprovider.kubelet.k8s.io/v1beta1` (the reference plugin
+/// behind a gate that refuses any other request), judged as kubelet runs it: through a
+/// CredentialProviderConfig naming that apiVersion. The same plugin configured as v1 gets
+/// kubelet's v1 request, refuses it, and gives no credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1beta1_plugin_is_judged_through_its_credential_provider_config() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reference = reference_refresher()
+        .await
+        .expect("the reference refresher builds");
+    let plugin = dir.path().join("beta-only-plugin");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nrequest=$(cat)\ncase \"$request\" in *'\"credentialprovider.kubelet.k8s.io/v1beta1\"'*) ;; *) echo 'only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here' >&2; exit 1;; esac\nprintf '%s' \"$request\" | exec '{}' kubelet-credential-provider \"$@\"\n",
+            reference.display()
+        ),
+    )
+    .expect("write the plugin");
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make the plugin executable");
+    let config_for = |api: &str| {
+        let config = dir.path().join(format!("config-{api}.yaml"));
+        std::fs::write(
+            &config,
+            format!(
+                r#"apiVersion: kubelet.config.k8s.io/v1
+kind: CredentialProviderConfig
+providers:
+  - name: beta-only-plugin
+    apiVersion: credentialprovider.kubelet.k8s.io/{api}
+    matchImages: ["*.*.aliyuncs.com", "*.*.cr.aliyuncs.com"]
+    defaultCacheDuration: 10m
+    args: [--metadata-endpoint, "{{metadata}}", --ca-file, "{{ca}}",
+           --endpoint-template, "https://cr.{{region}}.aliyuncs.com:{{acr_port}}",
+           --resolve, "{{acr_resolve}}", --expiring-threshold, "{{expiring_threshold}}",
+           --min-renewal-interval, 2s]
+"#
+            ),
+        )
+        .expect("write the config");
+        config
+    };
+    let judge = |api: &'static str, scenarios: &'static str| {
+        let config = config_for(api);
+        let bin_dir = dir.path().to_path_buf();
+        async move {
+            let report_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/conformance/cargo-test")
+                .join(format!("sources-beta-only-plugin-as-{api}"));
+            let options = RunOptions {
+                implementation: AdapterKind::KubeletCredentialProvider,
+                credential_provider_config: Some(config),
+                image_credential_provider_bin_dir: Some(bin_dir),
+                scenarios: scenarios.into(),
+                report_dir: report_dir.clone(),
+                quiet: true,
+                ..RunOptions::default()
+            };
+            let report = run(&options).await.expect("the suite runs");
+            (report, report_dir)
+        }
+    };
+    let (report, dir_beta) = judge("v1beta1", "MR,CR").await;
+    let context = format!("report in {}:\n{}", dir_beta.display(), report.markdown());
+    assert_eq!(
+        report.ids_with(Verdict::Passed),
+        ["MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3"],
+        "{context}"
+    );
+    let (report, dir_v1) = judge("v1", "MR1").await;
+    let context = format!("report in {}:\n{}", dir_v1.display(), report.markdown());
+    assert_eq!(report.ids_with(Verdict::Failed), ["MR1"], "{context}");
+    let log = std::fs::read_to_string(dir_v1.join("logs/MR1.implementation.log"))
+        .expect("MR1's implementation log");
+    assert!(
+        log.contains("only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here"),
+        "kubelet's log line quotes the plugin's refusal: {log}"
+    );
 }

@@ -27,7 +27,7 @@ pub const KUBERNETES_VERSION: &str = "v1.36.3";
 pub const KUBEPLANE_BIN_ENV: &str = "ACR_KUBEPLANE_BIN";
 
 /// The files whose content decides whether a cached binary is still current.
-const SOURCE_FILES: [&str; 3] = ["go.mod", "go.sum", "main.go"];
+const SOURCE_FILES: [&str; 4] = ["go.mod", "go.sum", "main.go", "keyring.go"];
 
 /// Measured cold build on 2 cores, shown to whoever waits for it.
 const COLD_BUILD_MINUTES: u32 = 9;

@@ -14,6 +14,7 @@ mod tr;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -78,6 +79,9 @@ pub enum Stop {
     NotApplicable(String),
     /// The suite could not set the scenario up.
     Error(String),
+    /// The implementation cannot be run at all (missing program, exits at once): the run stops
+    /// with this one error instead of failing every scenario.
+    Abort(String),
 }
 
 /// What a scenario returns.
@@ -165,6 +169,10 @@ pub struct Setup {
     pub probe: ProbeMode,
     /// The Deployment under test (adapter `deployment`).
     pub deployed: Option<DeployedImplementation>,
+    /// Netns mode: the run's network namespace.
+    pub netns: Option<Arc<crate::netns::Netns>>,
+    /// kubelet's own keyring code, judging pulls (absent: the Rust port judges).
+    pub keyring: Option<Arc<crate::kubelet_keyring::KubeletKeyring>>,
 }
 
 /// Everything a scenario works with.
@@ -186,6 +194,8 @@ pub struct Ctx<'e> {
     /// When the deployed implementation's Pods were last checked for crashes.
     crash_checked: Option<Instant>,
     source: Option<CredentialSource>,
+    /// When each credential-source request ran (UTC), for "no ACR call without a request".
+    requests: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
     figures: Vec<Figure>,
     /// Probe Pods a real kubelet judged (probe mode `kubelet`).
     kubelet_pulls: usize,
@@ -220,6 +230,7 @@ impl<'e> Ctx<'e> {
             deployed_up: false,
             crash_checked: None,
             source: None,
+            requests: Vec::new(),
             figures: Vec::new(),
             kubelet_pulls: 0,
             expiring_threshold: None,
@@ -255,6 +266,11 @@ impl<'e> Ctx<'e> {
             name: name.into(),
             value: value.into(),
         });
+    }
+
+    /// The adapter the implementation is judged through.
+    pub fn implementation_kind(&self) -> AdapterKind {
+        self.implementation.kind
     }
 
     /// True when the implementation writes Secrets (adapter `process`).
@@ -343,11 +359,12 @@ impl<'e> Ctx<'e> {
     /// Starts only the fakes.
     pub async fn start_clouds(&mut self) -> Outcome {
         if self.clouds.is_none() {
-            let clouds = Clouds::start(
+            let clouds = Clouds::start_for(
                 &self.setup.fakes,
                 self.acr.clone(),
                 self.metadata.clone(),
                 &self.work_dir,
+                self.setup.netns.as_deref(),
             )
             .await?;
             self.clouds = Some(clouds);
@@ -357,14 +374,34 @@ impl<'e> Ctx<'e> {
 
     fn endpoints(&self) -> Result<Endpoints, Stop> {
         let clouds = self.clouds()?;
+        let netns = self.setup.netns.as_ref().map(|n| n.name().to_string());
+        let (metadata, metadata_proxy, acr, proxy) = if netns.is_some() {
+            (
+                format!("http://{}", crate::netns::METADATA_ADDR.ip()),
+                String::new(),
+                crate::netns::ACR_ADDR.to_string(),
+                String::new(),
+            )
+        } else {
+            (
+                clouds.metadata_url(),
+                clouds.metadata_url(),
+                clouds.acr_address(),
+                clouds.proxy_url(),
+            )
+        };
         Ok(Endpoints {
             kubeconfig: self.env.kubeconfig(),
-            metadata: clouds.metadata_url(),
-            acr: clouds.acr_address(),
+            metadata,
+            metadata_proxy,
+            acr,
             acr_hosts: clouds.acr_hosts(),
             ca_file: clouds.ca_file().to_path_buf(),
-            proxy: clouds.proxy_url(),
+            ca_bundle: clouds.ca_bundle().to_path_buf(),
+            proxy,
             region: NODE_REGION.to_string(),
+            role: self.metadata.role.clone(),
+            netns,
             log_file: self.log_file(),
             expiring_threshold: self
                 .expiring_threshold
@@ -411,11 +448,10 @@ impl<'e> Ctx<'e> {
                 deployed.start().await?;
             }
             AdapterKind::Process => {
-                let p = self
-                    .implementation
-                    .start(&endpoints)
-                    .await
-                    .map_err(|e| Stop::Error(e.to_string()))?;
+                let p = self.implementation.start(&endpoints).await.map_err(|e| match e {
+                    crate::adapter::AdapterError::Spawn { .. } => Stop::Abort(e.to_string()),
+                    e => Stop::Error(e.to_string()),
+                })?;
                 self.process = Some(p);
             }
             _ => self.source = Some(self.implementation.credential_source(&endpoints)),
@@ -446,9 +482,21 @@ impl<'e> Ctx<'e> {
     /// Fails if the implementation process has exited, or a container of the deployed one
     /// restarted ("no crash"). Pods are checked at most once a second.
     pub async fn check_alive(&mut self) -> Outcome {
+        let log_file = self.log_file();
         if let Some(p) = self.process.as_mut()
             && let Some(status) = p.exited()
         {
+            // Within a moment of its start: it cannot run here at all (a bad flag, a missing
+            // library), which no scenario can judge.
+            if p.age() < EXITS_AT_ONCE {
+                let output = std::fs::read_to_string(&log_file).unwrap_or_default();
+                return Err(Stop::Abort(format!(
+                    "the implementation '{}' exited {:.1} s after it was started ({status}); its output:\n{}",
+                    self.implementation.command.join(" "),
+                    p.age().as_secs_f64(),
+                    tail(&output, 20)
+                )));
+            }
             fail!(
                 "the implementation exited ({status}); its output is in {}",
                 self.log_file().display()
@@ -471,10 +519,18 @@ impl<'e> Ctx<'e> {
     }
 
     fn probe_tool(&self) -> Result<PullProbe, Stop> {
-        Ok(PullProbe::new(
-            self.env.client(),
-            self.clouds()?.registry_access(),
-        ))
+        let probe = PullProbe::new(self.env.client(), self.clouds()?.registry_access());
+        Ok(match &self.setup.keyring {
+            Some(keyring) => probe.with_kubelet_keyring(keyring.clone()),
+            None => probe,
+        })
+    }
+
+    /// Pull requests the credential source answered in this scenario so far, and when.
+    pub fn source_requests(
+        &self,
+    ) -> &[(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)] {
+        &self.requests
     }
 
     /// Could a Pod created now in `namespace` under `service_account` pull `image`? For
@@ -487,11 +543,25 @@ impl<'e> Ctx<'e> {
     ) -> Result<ProbeOutcome, Stop> {
         let probe = self.probe_tool()?;
         if let Some(source) = self.source.as_mut() {
-            let creds = source
-                .get(image)
-                .await
-                .map_err(|e| Stop::Fail(e.to_string()))?;
-            return Ok(probe.credentials(image, creds).await?);
+            let from = chrono::Utc::now();
+            let answer = source.get(image).await.map_err(|e| match e {
+                crate::adapter::AdapterError::Spawn { .. }
+                | crate::adapter::AdapterError::Missing { .. }
+                | crate::adapter::AdapterError::NoCommand { .. } => Stop::Abort(e.to_string()),
+                crate::adapter::AdapterError::Keyring(_)
+                | crate::adapter::AdapterError::ProviderConfig { .. } => {
+                    let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+                    Stop::Abort(format!("{e}; kubelet's log:\n{}", tail(&log, 10)))
+                }
+                e => Stop::Fail(e.to_string()),
+            })?;
+            self.requests.push((from, chrono::Utc::now()));
+            // docker hands the helper's answer to the pull as it is; kubelet's answer is already
+            // in kubelet's order.
+            let keys = answer.credentials.iter().map(|c| c.key.clone()).collect();
+            let mut outcome = probe.in_order(image, keys, answer.credentials).await?;
+            outcome.source_failure = answer.failure;
+            return Ok(outcome);
         }
         let deadline = Instant::now() + CONVERGE_DEADLINE;
         loop {
@@ -808,6 +878,15 @@ pub fn fingerprint(c: &Credential) -> u64 {
     c.username.hash(&mut h);
     c.password.hash(&mut h);
     h.finish()
+}
+
+/// An implementation that exits sooner than this after its start cannot run here at all.
+const EXITS_AT_ONCE: Duration = Duration::from_secs(3);
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Seconds with one decimal, for figures.
