@@ -836,10 +836,8 @@ mod tests {
     }
 
     fn script(dir: &Path, name: &str, body: &str) -> String {
-        use std::os::unix::fs::PermissionsExt;
         let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        crate::spawn::write_executable(&path, &format!("#!/bin/sh\n{body}\n")).unwrap();
         path.to_string_lossy().into_owned()
     }
 

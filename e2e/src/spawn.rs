@@ -5,9 +5,13 @@
 //! file's write descriptor was open: the child holds a copy until its own `exec` closes it, a few
 //! milliseconds later. Tests write scripts and run them while other tests fork, and a user may run
 //! the suite the moment a build finished writing the implementation: both are retried, with a
-//! bound, instead of failing at random.
+//! bound, instead of failing at random. Tests that write a program for someone else to run (a
+//! plugin kubelet's code execs) write it with [`write_executable`], whose write descriptor never
+//! exists in this process at all.
 
-use std::io;
+use std::io::{self, Write as _};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -33,6 +37,33 @@ pub async fn spawn(command: &mut Command) -> io::Result<Child> {
             }
             other => return other,
         }
+    }
+}
+
+/// Writes `contents` to `path` as an executable (mode 0755) through a short-lived `sh` child:
+/// the file's write descriptor lives only in that child, so no process forked here can hold it
+/// and make a later `exec` of the file fail with ETXTBSY, whoever runs it.
+pub fn write_executable(path: &Path, contents: &str) -> io::Result<()> {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", r#"cat > "$1" && chmod 755 "$1""#, "write_executable"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(contents.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "writing {}: {} ({})",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            out.status
+        )))
     }
 }
 
@@ -70,6 +101,23 @@ mod tests {
             .unwrap();
         closer.await.unwrap();
         assert_eq!(status.code(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_written_executable_runs_at_once() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tool");
+        write_executable(&path, "#!/bin/sh\nexit 5\n").unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        // No retry needed: nothing in this process ever held the file open for writing.
+        let status = Command::new(&path).status().await.unwrap();
+        assert_eq!(status.code(), Some(5));
+        let e = write_executable(&dir.path().join("missing/tool"), "x").unwrap_err();
+        assert!(e.to_string().contains("missing/tool"), "{e}");
     }
 
     #[tokio::test]

@@ -124,7 +124,7 @@ async fn v1beta1_plugin_is_judged_through_its_credential_provider_config() {
         .await
         .expect("the reference refresher builds");
     let plugin = dir.path().join("beta-only-plugin");
-    std::fs::write(
+    acr_conformance::spawn::write_executable(
         &plugin,
         format!(
             "#!/bin/sh\nrequest=$(cat)\ncase \"$request\" in *'\"credentialprovider.kubelet.k8s.io/v1beta1\"'*) ;; *) echo 'only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here' >&2; exit 1;; esac\nprintf '%s' \"$request\" | exec '{}' kubelet-credential-provider \"$@\"\n",
@@ -132,8 +132,6 @@ async fn v1beta1_plugin_is_judged_through_its_credential_provider_config() {
         ),
     )
     .expect("write the plugin");
-    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("make the plugin executable");
     let config_for = |api: &str| {
         let config = dir.path().join(format!("config-{api}.yaml"));
         std::fs::write(

@@ -88,12 +88,11 @@ fn ctrl_c_leaves_no_network_namespace() {
     }
     let dir = tempfile::tempdir().unwrap();
     let helper = dir.path().join("helper");
-    std::fs::write(
+    acr_conformance::spawn::write_executable(
         &helper,
         "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n",
     )
     .unwrap();
-    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut child = conformance()
         .args([
             "run",

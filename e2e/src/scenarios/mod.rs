@@ -448,10 +448,14 @@ impl<'e> Ctx<'e> {
                 deployed.start().await?;
             }
             AdapterKind::Process => {
-                let p = self.implementation.start(&endpoints).await.map_err(|e| match e {
-                    crate::adapter::AdapterError::Spawn { .. } => Stop::Abort(e.to_string()),
-                    e => Stop::Error(e.to_string()),
-                })?;
+                let p = self
+                    .implementation
+                    .start(&endpoints)
+                    .await
+                    .map_err(|e| match e {
+                        crate::adapter::AdapterError::Spawn { .. } => Stop::Abort(e.to_string()),
+                        e => Stop::Error(e.to_string()),
+                    })?;
                 self.process = Some(p);
             }
             _ => self.source = Some(self.implementation.credential_source(&endpoints)),
