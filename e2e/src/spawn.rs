@@ -70,7 +70,6 @@ pub fn write_executable(path: &Path, contents: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
 
     #[tokio::test]

@@ -126,7 +126,7 @@ async fn v1beta1_plugin_is_judged_through_its_credential_provider_config() {
     let plugin = dir.path().join("beta-only-plugin");
     acr_conformance::spawn::write_executable(
         &plugin,
-        format!(
+        &format!(
             "#!/bin/sh\nrequest=$(cat)\ncase \"$request\" in *'\"credentialprovider.kubelet.k8s.io/v1beta1\"'*) ;; *) echo 'only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here' >&2; exit 1;; esac\nprintf '%s' \"$request\" | exec '{}' kubelet-credential-provider \"$@\"\n",
             reference.display()
         ),
