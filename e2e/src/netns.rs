@@ -203,6 +203,21 @@ impl Netns {
             let acr = Forward::start(&name, ACR_ADDR).await?;
             let apiserver = match apiserver {
                 Some(addr) => {
+                    // A loopback address exists in the namespace; any other is added to its
+                    // loopback so the kubeconfig's server address can be bound there.
+                    if !addr.ip().is_loopback() {
+                        let prefix = if addr.is_ipv4() { 32 } else { 128 };
+                        ip(&[
+                            "-n",
+                            &name,
+                            "addr",
+                            "add",
+                            &format!("{}/{prefix}", addr.ip()),
+                            "dev",
+                            "lo",
+                        ])
+                        .await?;
+                    }
                     let f = Forward::start(&name, addr).await?;
                     f.point_at(addr);
                     Some(f)
