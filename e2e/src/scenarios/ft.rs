@@ -208,6 +208,8 @@ async fn ft3(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.start().await?;
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
+    // Only Events created or repeated after the fault count, and only by the implementation.
+    let mark = ctx.warning_mark().await?;
     ctx.clouds()?
         .acr()
         .add_fault(fake_acr::FaultRule {
@@ -217,28 +219,40 @@ async fn ft3(ctx: &mut Ctx<'_>) -> Outcome {
             ..Default::default()
         })
         .await?;
+    // The credentials written before the fault expire while it lasts: nothing to justify.
+    ctx.judge_keys_at_end = false;
     let t0 = Instant::now();
     let event = loop {
         check_credentials_in_place(ctx, "while the role lacks cr:GetAuthorizationToken").await?;
-        let warnings = ctx.warnings_since_start().await?;
-        if let Some((_, r, m)) = warnings
-            .iter()
-            .find(|(_, r, m)| format!("{r} {m}").contains("GetAuthorizationToken"))
-        {
-            break format!("{r}: {m}");
+        let warnings = ctx.warnings_since_mark(&mark).await?;
+        let mut found = None;
+        for (ns, name, r, m) in &warnings {
+            if format!("{r} {m}").contains(PERMISSION) && ctx.written_by_implementation(ns, name)? {
+                found = Some(format!("{r}: {m}"));
+                break;
+            }
+        }
+        if let Some(event) = found {
+            break event;
         }
         if t0.elapsed() > Duration::from_secs(20) {
             let seen: Vec<String> = warnings
                 .iter()
-                .map(|(_, r, m)| format!("{r}: {m}"))
+                .map(|(_, _, r, m)| format!("{r}: {m}"))
                 .collect();
-            fail!("no Warning Event naming cr:GetAuthorizationToken within 20 s; seen: {seen:?}");
+            fail!(
+                "no Warning Event by the implementation naming the missing permission {PERMISSION} \
+                 within 20 s of the fault; Warning Events since the fault: {seen:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     ctx.figure("event", event.chars().take(120).collect::<String>());
     check_credentials_in_place(ctx, "after the Forbidden.RAM answers").await
 }
+
+/// The RAM permission FT3 takes away.
+const PERMISSION: &str = "cr:GetAuthorizationToken";
 
 async fn ft4(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.require_cluster("fault handling")?;
