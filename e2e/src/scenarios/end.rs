@@ -46,6 +46,30 @@ impl Ctx<'_> {
         })
     }
 
+    /// Mode `local`: fails if the implementation wrote a Secret or ServiceAccount since `mark`
+    /// (nothing changed, so nothing needs writing); records figure `writes`.
+    pub fn check_no_writes_since(&mut self, mark: Option<u64>, what: &str) -> Outcome {
+        let Some(mark) = mark else {
+            self.figure("writes", "not counted (no audit log in mode existing)");
+            return Ok(());
+        };
+        let writes: Vec<String> = self
+            .writes_since(mark)
+            .into_iter()
+            .filter(|w| w.resource == "secrets" || w.resource == "serviceaccounts")
+            .map(|w| format!("{} {}/{}/{}", w.verb, w.resource, w.namespace, w.name))
+            .collect();
+        self.figure("writes", writes.len().to_string());
+        if !writes.is_empty() {
+            fail!(
+                "{what}, yet the implementation sent {} write request(s): {}",
+                writes.len(),
+                writes.join(", ")
+            );
+        }
+        Ok(())
+    }
+
     /// Whether the implementation wrote the Event `namespace/name` during this scenario: from
     /// the audit log in mode `local`; elsewhere the suite cannot tell and accepts it.
     pub fn written_by_implementation(

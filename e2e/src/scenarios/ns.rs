@@ -35,8 +35,14 @@ async fn ns1(ctx: &mut Ctx<'_>) -> Outcome {
         .until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
     ctx.figure("time-to-credentials", secs(t));
+    // Converged and nothing changes: no writes while the other namespace is watched.
+    let mark = ctx.audit_mark();
     ctx.check_cannot_pull(&other, "default", PE_HZ, "namespace not watched by default")
-        .await
+        .await?;
+    ctx.check_no_writes_since(
+        mark,
+        "nothing changed during the window after default could pull",
+    )
 }
 
 async fn ns2(ctx: &mut Ctx<'_>) -> Outcome {
