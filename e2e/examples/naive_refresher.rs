@@ -68,6 +68,10 @@ const FLAWS: &[(&str, &str)] = &[
         "warns about the permission at start only; later Events omit it",
     ),
     (
+        "deletes-by-name",
+        "on removal deletes every Secret with its name, label or not",
+    ),
+    (
         "no-config-serves-all",
         "without a ConfigMap serves every namespace",
     ),
@@ -446,6 +450,14 @@ async fn cycle(client: &kube::Client, acr: &AcrClient, state: &mut State) -> Res
     }
     if flaw == "writes-system-namespace" {
         served.insert("kube-public".into());
+    }
+    if flaw == "deletes-by-name" {
+        for ns in all.iter().filter(|n| !served.contains(*n)) {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+            if let Ok(Some(_)) = secrets.get_opt(SECRET).await {
+                let _ = secrets.delete(SECRET, &DeleteParams::default()).await;
+            }
+        }
     }
     if flaw != "keeps-deselected" {
         remove_deselected(client, &served).await?;

@@ -66,6 +66,12 @@ const FLAWS: &[(&str, &[&str], &[&str], &str)] = &[
         &["FT3"],
         "missing permission",
     ),
+    (
+        "deletes-by-name",
+        &["NS7", "NS1"],
+        &["NS7"],
+        "naive-acr-credential was deleted",
+    ),
     ("no-config-serves-all", &["BI2", "NS1"], &["BI2"], ""),
 ];
 
@@ -207,6 +213,7 @@ flaw_tests! {
     taking_over_a_named_secret_fails_ns7 => "takes-over-named",
     retrying_without_backoff_fails_ft2 => "no-backoff",
     a_vague_or_early_event_fails_ft3 => "vague-event",
+    deleting_by_name_fails_ns7 => "deletes-by-name",
     serving_all_without_a_configmap_fails_bi2 => "no-config-serves-all",
 }
 

@@ -758,8 +758,10 @@ impl<'e> Ctx<'e> {
     }
 
     /// Warning Events created since the scenario started, in any namespace:
-    /// `(namespace, reason, message)`.
-    pub async fn warnings_since_start(&self) -> Result<Vec<(String, String, String)>, Stop> {
+    /// `(namespace, name, reason, message)`.
+    pub async fn warnings_since_start(
+        &self,
+    ) -> Result<Vec<(String, String, String, String)>, Stop> {
         let events: Api<Event> = Api::all(self.env.client());
         let list = events
             .list(&ListParams::default().fields("type=Warning"))
@@ -780,6 +782,7 @@ impl<'e> Ctx<'e> {
             .map(|e| {
                 (
                     e.metadata.namespace.unwrap_or_default(),
+                    e.metadata.name.unwrap_or_default(),
                     e.reason.unwrap_or_default(),
                     e.message.unwrap_or_default(),
                 )
@@ -833,7 +836,8 @@ impl<'e> Ctx<'e> {
             .collect())
     }
 
-    /// Polls until a Warning Event (since start) satisfies `pred`; returns its message.
+    /// Polls until a Warning Event (since start) that the implementation wrote (mode `local`:
+    /// by the audit log) satisfies `pred`; returns its message.
     pub async fn until_warning(
         &self,
         within: Duration,
@@ -843,16 +847,18 @@ impl<'e> Ctx<'e> {
         let t0 = Instant::now();
         loop {
             let warnings = self.warnings_since_start().await?;
-            if let Some((_, reason, message)) = warnings.iter().find(|(_, r, m)| pred(r, m)) {
-                return Ok(format!("{reason}: {message}"));
+            for (ns, name, reason, message) in &warnings {
+                if pred(reason, message) && self.written_by_implementation(ns, name)? {
+                    return Ok(format!("{reason}: {message}"));
+                }
             }
             if t0.elapsed() >= within {
                 let seen: Vec<String> = warnings
                     .iter()
-                    .map(|(ns, r, m)| format!("{ns}/{r}: {m}"))
+                    .map(|(ns, _, r, m)| format!("{ns}/{r}: {m}"))
                     .collect();
                 fail!(
-                    "no Warning Event {what} within {:.0} s; Warning Events seen: [{}]",
+                    "no Warning Event by the implementation {what} within {:.0} s; Warning Events seen: [{}]",
                     within.as_secs_f64(),
                     seen.join(" | ")
                 );

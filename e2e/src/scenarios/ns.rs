@@ -185,6 +185,26 @@ async fn ns6(ctx: &mut Ctx<'_>) -> Outcome {
         .until_pulls(&ns, "sa5", PE_HZ, CONVERGE_DEADLINE)
         .await?;
     ctx.figure("any-sa-created-later", secs(t));
+
+    // Narrowed back to sa1: every other account loses the entry within 2 s, and stays without.
+    ctx.configure(&[("watch-namespace", &ns), ("service-account", "sa1")])
+        .await?;
+    let t = ctx
+        .until_cannot_pull(&ns, "sa5", PE_HZ, QUICK_DEADLINE)
+        .await?;
+    ctx.figure("narrowed-takes-effect", secs(t));
+    ctx.hold_cannot_pull(
+        &[
+            (&ns, "sa2", PE_HZ),
+            (&ns, "sa3", PE_HZ),
+            (&ns, "sa5", PE_HZ),
+            (&ns, "default", PE_HZ),
+        ],
+        "ServiceAccount no longer in service-account",
+    )
+    .await?;
+    ctx.until_pulls(&ns, "sa1", PE_HZ, CONVERGE_DEADLINE)
+        .await?;
     Ok(())
 }
 
@@ -296,6 +316,15 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
         "observed-across-a-refresh",
         if renewed { "yes" } else { "no refresh seen" },
     );
+
+    // Taken leaves the set again: whatever the implementation cleans up there, the user's
+    // Secret with its name is not its own (checked after the negative window).
+    ctx.configure(&[("expiring-threshold", "8s")]).await?;
+    let deselected = std::time::Instant::now();
+    while deselected.elapsed() < super::NEGATIVE_WINDOW {
+        ctx.check_alive().await?;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     let names = ctx.sa_pull_secret_names("default", "default").await?;
     check!(
