@@ -1,40 +1,89 @@
 //! A deliberately simple refresher for the suite's self-tests (`tests/suite_can_fail.rs`): it
-//! shows that the suite can fail, and fails exactly where a known flaw is.
+//! passes the scenarios it is run against, and with one flaw planted fails exactly the scenarios
+//! that judge that flaw — the suite's mutation catalogue.
 //!
-//! It polls the ConfigMap, fetches tokens with the reference's ACR and metadata clients, writes
-//! one Secret per watched namespace and appends it to the `default` ServiceAccount. A flaw is
-//! chosen by `--flaw` (test support only, never a product flag):
-//! - `never-renews`: keeps the first token forever (TR1 must fail);
-//! - `overwrites-foreign`: replaces the ServiceAccount's `imagePullSecrets` (NS7 must fail);
-//! - `wrong-region`: asks the node's region for every token (CR1 must fail);
-//! - `none`: no flaw.
+//! It polls the ConfigMap every 300 ms, fetches tokens with the reference's ACR and metadata
+//! clients (Enterprise Edition domains from `ListInstanceEndpoint`), writes one labelled Secret
+//! per watched namespace only when its bytes change, appends it to the `default`
+//! ServiceAccount, removes both from namespaces that leave the set, leaves a Secret with its
+//! name but not its label alone (with a Warning Event), and reports a missing RAM permission in
+//! a Warning Event. A flaw is chosen by `--flaw` (test support only, never a product flag); the
+//! table of flaws and the scenarios that catch them is [`FLAWS`] and the README's mutation table.
 //!
 //! Usage: `naive_refresher --flaw F --kubeconfig {kubeconfig} --metadata {metadata}
 //! --acr-port {acr_port} --resolve {acr_resolve} --ca {ca}`
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use acr_refresher::acr::token::{RegistryToken, TokenKey};
 use acr_refresher::acr::{AcrClient, AcrClientSettings};
 use acr_refresher::credentials::ecs_metadata::{EcsMetadataClient, EcsMetadataSettings};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, EventSource, Namespace, ObjectReference, Secret, ServiceAccount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Flaw {
-    None,
-    NeverRenews,
-    OverwritesForeign,
-    WrongRegion,
-}
+/// The planted flaws, `(name, what it does)`; `tests/suite_can_fail.rs` lists the scenarios
+/// that must fail each.
+const FLAWS: &[(&str, &str)] = &[
+    ("none", "no flaw"),
+    ("never-renews", "keeps the first token forever"),
+    (
+        "overwrites-foreign",
+        "replaces the ServiceAccount's imagePullSecrets",
+    ),
+    ("wrong-region", "asks the node's region for every token"),
+    (
+        "serves-late",
+        "from 1.5 s after start also serves every namespace",
+    ),
+    (
+        "writes-system-namespace",
+        "also writes its Secret into kube-public",
+    ),
+    (
+        "keeps-deselected",
+        "never removes a namespace that left the set",
+    ),
+    (
+        "glob-key",
+        "adds a *.aliyuncs.com key with the node region's token",
+    ),
+    (
+        "rewrites-unchanged",
+        "writes its Secret every cycle, changed or not",
+    ),
+    (
+        "takes-over-named",
+        "takes over a Secret with its name but without its label",
+    ),
+    ("no-backoff", "one attempt per call, retried every cycle"),
+    (
+        "vague-event",
+        "warns about the permission at start only; later Events omit it",
+    ),
+    (
+        "deletes-by-name",
+        "on removal deletes every Secret with its name, label or not",
+    ),
+    (
+        "no-config-serves-all",
+        "without a ConfigMap serves every namespace",
+    ),
+];
 
 const SECRET: &str = "naive-acr-credential";
+const LABEL: &str = "app.kubernetes.io/managed-by";
+const LABEL_VALUE: &str = "naive-refresher";
+const DOCKERCONFIGJSON: &str = ".dockerconfigjson";
 
 struct Args {
-    flaw: Flaw,
+    flaw: &'static str,
     kubeconfig: String,
     metadata: String,
     acr_port: String,
@@ -54,13 +103,12 @@ fn args() -> Result<Args, String> {
             .cloned()
             .ok_or_else(|| format!("--{k} is required"))
     };
-    let flaw = match get("flaw")?.as_str() {
-        "none" => Flaw::None,
-        "never-renews" => Flaw::NeverRenews,
-        "overwrites-foreign" => Flaw::OverwritesForeign,
-        "wrong-region" => Flaw::WrongRegion,
-        other => return Err(format!("unknown flaw {other}")),
-    };
+    let wanted = get("flaw")?;
+    let flaw = FLAWS
+        .iter()
+        .map(|(name, _)| *name)
+        .find(|name| *name == wanted)
+        .ok_or_else(|| format!("unknown flaw {wanted}"))?;
     let mut resolve = Vec::new();
     for entry in get("resolve")?.split(',').filter(|s| !s.is_empty()) {
         let (host, ip) = entry
@@ -90,20 +138,30 @@ struct Item {
     region_id: String,
 }
 
-/// The configuration this naive refresher understands.
-struct Config {
-    namespaces: Option<Vec<String>>,
-    threshold: Duration,
-    tokens: Vec<(TokenKey, Vec<String>)>,
+/// One token to fetch: the key asked for, and the region and instance its hosts belong to.
+struct Wanted {
+    key: TokenKey,
+    region: String,
+    instance: Option<String>,
 }
 
-fn config(cm: Option<ConfigMap>, node_region: &str, flaw: Flaw) -> Config {
+/// The configuration this naive refresher understands.
+struct Config {
+    namespaces: Option<BTreeSet<String>>,
+    threshold: Duration,
+    tokens: Vec<Wanted>,
+}
+
+fn config(cm: Option<ConfigMap>, node_region: &str, flaw: &str) -> Config {
+    let missing = cm.is_none();
     let data = cm.and_then(|c| c.data).unwrap_or_default();
     let watch = data
         .get("watch-namespace")
         .map(String::as_str)
         .unwrap_or("default");
-    let namespaces = if watch.trim().eq_ignore_ascii_case("all") {
+    let namespaces = if watch.trim().eq_ignore_ascii_case("all")
+        || (missing && flaw == "no-config-serves-all")
+    {
         None
     } else {
         Some(
@@ -135,23 +193,23 @@ fn config(cm: Option<ConfigMap>, node_region: &str, flaw: Flaw) -> Config {
             } else {
                 i.region_id
             };
-            let asked = if flaw == Flaw::WrongRegion {
+            let asked = if flaw == "wrong-region" {
                 node_region.to_string()
             } else {
                 region.clone()
             };
             if i.instance_id.is_empty() {
-                let keys = vec![
-                    format!("registry.{region}.aliyuncs.com"),
-                    format!("registry-vpc.{region}.aliyuncs.com"),
-                ];
-                (TokenKey::personal(asked), keys)
+                Wanted {
+                    key: TokenKey::personal(asked),
+                    region,
+                    instance: None,
+                }
             } else {
-                let keys = vec![
-                    format!("*-registry.{region}.cr.aliyuncs.com"),
-                    format!("*-registry-vpc.{region}.cr.aliyuncs.com"),
-                ];
-                (TokenKey::enterprise(asked, i.instance_id), keys)
+                Wanted {
+                    key: TokenKey::enterprise(asked, i.instance_id.clone()),
+                    region,
+                    instance: Some(i.instance_id),
+                }
             }
         })
         .collect();
@@ -178,6 +236,19 @@ async fn main() {
     }
 }
 
+/// What the loop remembers between cycles.
+struct State {
+    flaw: &'static str,
+    node_region: String,
+    started: Instant,
+    tokens: BTreeMap<TokenKey, RegistryToken>,
+    /// When each token was last asked for (no more than one call a second per token).
+    asked: BTreeMap<TokenKey, Instant>,
+    domains: BTreeMap<(String, String), Vec<String>>,
+    /// Warning messages already sent, with when.
+    warned: BTreeMap<String, Instant>,
+}
+
 async fn run(args: Args) -> Result<(), String> {
     let kubeconfig =
         kube::config::Kubeconfig::read_from(&args.kubeconfig).map_err(|e| e.to_string())?;
@@ -193,46 +264,113 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?,
     );
     let node_region = metadata.region().await.map_err(|e| e.to_string())?;
+    let no_backoff = args.flaw == "no-backoff";
     let acr = AcrClient::new(
         AcrClientSettings {
             endpoint_template: format!("https://cr.{{region}}.aliyuncs.com:{}", args.acr_port),
             extra_ca_file: Some(args.ca.clone().into()),
             resolve: args.resolve.clone(),
-            attempts: 1,
+            attempts: if no_backoff { 1 } else { 4 },
+            retry_base: Duration::from_millis(200),
             ..Default::default()
         },
         metadata,
     )
     .map_err(|e| e.to_string())?;
-    let mut cache: BTreeMap<TokenKey, RegistryToken> = BTreeMap::new();
+    let mut state = State {
+        flaw: args.flaw,
+        node_region,
+        started: Instant::now(),
+        tokens: BTreeMap::new(),
+        asked: BTreeMap::new(),
+        domains: BTreeMap::new(),
+        warned: BTreeMap::new(),
+    };
+    if state.flaw == "vague-event" {
+        warn(
+            &client,
+            &mut state,
+            "default",
+            "Permission",
+            "make sure the node's RAM role allows cr:GetAuthorizationToken".into(),
+        )
+        .await;
+    }
     loop {
-        if let Err(e) = cycle(&client, &acr, &node_region, args.flaw, &mut cache).await {
+        if let Err(e) = cycle(&client, &acr, &mut state).await {
             eprintln!("naive_refresher: cycle failed: {e}");
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
-async fn cycle(
+/// A Warning Event in `namespace`, at most once every 10 s per message.
+async fn warn(
     client: &kube::Client,
-    acr: &AcrClient,
-    node_region: &str,
-    flaw: Flaw,
-    cache: &mut BTreeMap<TokenKey, RegistryToken>,
-) -> Result<(), String> {
+    state: &mut State,
+    namespace: &str,
+    reason: &str,
+    message: String,
+) {
+    if state
+        .warned
+        .get(&message)
+        .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+    {
+        return;
+    }
+    state.warned.insert(message.clone(), Instant::now());
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let event = Event {
+        metadata: ObjectMeta {
+            name: Some(format!("naive-refresher.{nanos:x}")),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
+        involved_object: ObjectReference {
+            kind: Some("Secret".into()),
+            name: Some(SECRET.into()),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
+        reason: Some(reason.into()),
+        message: Some(message),
+        type_: Some("Warning".into()),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now),
+        count: Some(1),
+        source: Some(EventSource {
+            component: Some("naive-refresher".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    if let Err(e) = events.create(&PostParams::default(), &event).await {
+        eprintln!("naive_refresher: cannot record an Event: {e}");
+    }
+}
+
+async fn cycle(client: &kube::Client, acr: &AcrClient, state: &mut State) -> Result<(), String> {
+    let flaw = state.flaw;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
     let cfg = config(
         cms.get_opt("acr-configuration")
             .await
             .map_err(|e| e.to_string())?,
-        node_region,
+        &state.node_region,
         flaw,
     );
     let mut auths = serde_json::Map::new();
-    for (key, hosts) in &cfg.tokens {
-        let due = match cache.get(key) {
+    for wanted in &cfg.tokens {
+        let key = &wanted.key;
+        let due = match state.tokens.get(key) {
             None => true,
-            Some(_) if flaw == Flaw::NeverRenews => false,
+            Some(_) if flaw == "never-renews" => false,
             Some(t) => {
                 (t.expires_at - chrono::Utc::now())
                     .to_std()
@@ -240,85 +378,230 @@ async fn cycle(
                     < cfg.threshold
             }
         };
-        if due {
+        let recently = state
+            .asked
+            .get(key)
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        if due && !recently {
+            state.asked.insert(key.clone(), Instant::now());
             match acr.get_authorization_token(key).await {
                 Ok(t) => {
-                    cache.insert(key.clone(), t);
+                    state.tokens.insert(key.clone(), t);
                 }
-                Err(e) => eprintln!("naive_refresher: token {key}: {e}"),
+                Err(e) => {
+                    eprintln!("naive_refresher: token {key}: {e}");
+                    let message = match e.missing_permission() {
+                        Some(p) if flaw != "vague-event" => {
+                            format!("ACR refused the token for {key}: the role lacks {p}")
+                        }
+                        _ => format!("ACR refused the token for {key}"),
+                    };
+                    warn(client, state, "default", "TokenRefused", message).await;
+                }
             }
         }
-        if let Some(t) = cache.get(key) {
+        let hosts = match &wanted.instance {
+            None => {
+                let mut hosts = vec![
+                    format!("registry.{}.aliyuncs.com", wanted.region),
+                    format!("registry-vpc.{}.aliyuncs.com", wanted.region),
+                ];
+                if flaw == "glob-key" {
+                    hosts.push("*.aliyuncs.com".into());
+                }
+                hosts
+            }
+            Some(instance) => {
+                let id = (wanted.region.clone(), instance.clone());
+                if !state.domains.contains_key(&id) {
+                    match acr.list_instance_domains(&wanted.region, instance).await {
+                        Ok(d) => {
+                            state.domains.insert(id.clone(), d);
+                        }
+                        Err(e) => eprintln!("naive_refresher: domains of {instance}: {e}"),
+                    }
+                }
+                state.domains.get(&id).cloned().unwrap_or_default()
+            }
+        };
+        if let Some(t) = state.tokens.get(key) {
             for host in hosts {
                 auths.insert(
-                    host.clone(),
+                    host,
                     serde_json::json!({"username": t.username, "password": t.password}),
                 );
             }
         }
     }
+    let all: Vec<String> = Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    let mut served: BTreeSet<String> = match &cfg.namespaces {
+        Some(list) => list.iter().filter(|n| all.contains(n)).cloned().collect(),
+        None => all.iter().cloned().collect(),
+    };
+    if flaw == "serves-late" && state.started.elapsed() > Duration::from_millis(1500) {
+        served.extend(all.iter().cloned());
+    }
+    if flaw == "writes-system-namespace" {
+        served.insert("kube-public".into());
+    }
+    if flaw == "deletes-by-name" {
+        for ns in all.iter().filter(|n| !served.contains(*n)) {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+            if let Ok(Some(_)) = secrets.get_opt(SECRET).await {
+                let _ = secrets.delete(SECRET, &DeleteParams::default()).await;
+            }
+        }
+    }
+    if flaw != "keeps-deselected" {
+        remove_deselected(client, &served).await?;
+    }
     if auths.is_empty() {
         return Ok(());
     }
-    let namespaces = match cfg.namespaces {
-        Some(list) => list,
-        None => Api::<Namespace>::all(client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .into_iter()
-            .filter_map(|n| n.metadata.name)
-            .collect(),
-    };
     let body = serde_json::json!({"auths": auths}).to_string();
-    for ns in namespaces {
-        let secret = serde_json::json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": SECRET, "namespace": ns},
-            "type": "kubernetes.io/dockerconfigjson",
-            "stringData": {".dockerconfigjson": body},
-        });
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-        if secrets
-            .patch(
-                SECRET,
-                &PatchParams::apply("naive-refresher").force(),
-                &Patch::Apply(&secret),
-            )
-            .await
-            .is_err()
-        {
-            continue; // namespace gone or not there yet
+    for ns in served {
+        serve(client, state, &ns, &body).await?;
+    }
+    Ok(())
+}
+
+/// Writes the Secret (when its bytes change) and the `default` ServiceAccount's entry.
+async fn serve(
+    client: &kube::Client,
+    state: &mut State,
+    ns: &str,
+    body: &str,
+) -> Result<(), String> {
+    let flaw = state.flaw;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let existing = secrets.get_opt(SECRET).await.map_err(|e| e.to_string())?;
+    let ours = |s: &Secret| {
+        s.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL))
+            .is_some_and(|v| v == LABEL_VALUE)
+    };
+    if let Some(s) = &existing
+        && !ours(s)
+        && flaw != "takes-over-named"
+    {
+        let message = format!(
+            "Secret {ns}/{SECRET} exists without label {LABEL}={LABEL_VALUE}; left alone, namespace {ns} not served"
+        );
+        warn(client, state, ns, "ForeignSecret", message).await;
+        return Ok(());
+    }
+    let unchanged = existing.as_ref().is_some_and(|s| {
+        ours(s)
+            && s.data
+                .as_ref()
+                .and_then(|d| d.get(DOCKERCONFIGJSON))
+                .is_some_and(|b| b.0 == body.as_bytes())
+    });
+    if !unchanged || flaw == "rewrites-unchanged" {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(SECRET.into()),
+                namespace: Some(ns.into()),
+                labels: Some([(LABEL.to_string(), LABEL_VALUE.to_string())].into()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/dockerconfigjson".into()),
+            data: Some(
+                [(
+                    DOCKERCONFIGJSON.to_string(),
+                    ByteString(body.as_bytes().to_vec()),
+                )]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let written = match existing {
+            Some(_) => secrets
+                .replace(SECRET, &PostParams::default(), &secret)
+                .await
+                .map(|_| ()),
+            None => secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .map(|_| ()),
+        };
+        if written.is_err() {
+            return Ok(()); // namespace going away, or changed meanwhile: next cycle
         }
-        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-        let Ok(Some(sa)) = sas.get_opt("default").await else {
+    }
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let Ok(Some(sa)) = sas.get_opt("default").await else {
+        return Ok(());
+    };
+    let mut refs: Vec<String> = sa
+        .image_pull_secrets
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    if flaw == "overwrites-foreign" && refs != [SECRET] {
+        refs = vec![SECRET.to_string()];
+    } else if !refs.iter().any(|r| r == SECRET) {
+        refs.push(SECRET.to_string());
+    } else {
+        return Ok(());
+    }
+    patch_entries(&sas, &refs).await;
+    Ok(())
+}
+
+async fn patch_entries(sas: &Api<ServiceAccount>, refs: &[String]) {
+    let list: Vec<_> = refs
+        .iter()
+        .map(|n| serde_json::json!({"name": n}))
+        .collect();
+    let _ = sas
+        .patch(
+            "default",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"imagePullSecrets": list})),
+        )
+        .await;
+}
+
+/// Removes the entry and the Secret from every namespace no longer served.
+async fn remove_deselected(client: &kube::Client, served: &BTreeSet<String>) -> Result<(), String> {
+    let ours: Api<Secret> = Api::all(client.clone());
+    let list = ours
+        .list(&ListParams::default().labels(&format!("{LABEL}={LABEL_VALUE}")))
+        .await
+        .map_err(|e| e.to_string())?;
+    for s in list.items {
+        let Some(ns) = s.metadata.namespace else {
             continue;
         };
-        let mut refs: Vec<String> = sa
-            .image_pull_secrets
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-        if flaw == Flaw::OverwritesForeign {
-            refs = vec![SECRET.to_string()];
-        } else if !refs.iter().any(|r| r == SECRET) {
-            refs.push(SECRET.to_string());
-        } else {
+        if served.contains(&ns) {
             continue;
         }
-        let list: Vec<_> = refs
-            .iter()
-            .map(|n| serde_json::json!({"name": n}))
-            .collect();
-        let _ = sas
-            .patch(
-                "default",
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({"imagePullSecrets": list})),
-            )
-            .await;
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+        if let Ok(Some(sa)) = sas.get_opt("default").await {
+            let refs: Vec<String> = sa
+                .image_pull_secrets
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            if refs.iter().any(|r| r == SECRET) {
+                let keep: Vec<String> = refs.into_iter().filter(|r| r != SECRET).collect();
+                patch_entries(&sas, &keep).await;
+            }
+        }
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let _ = secrets.delete(SECRET, &DeleteParams::default()).await;
     }
     Ok(())
 }

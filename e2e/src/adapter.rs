@@ -709,7 +709,8 @@ pub fn registry_host(image: &str) -> String {
     }
 }
 
-/// The reference refresher binary next to this executable (same profile), built if missing.
+/// The reference refresher binary next to this executable (same profile), built from the
+/// current source every run (or `ACR_REFRESHER_BIN`).
 pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
     if let Ok(path) = std::env::var("ACR_REFRESHER_BIN") {
         return Ok(PathBuf::from(path));
@@ -729,9 +730,12 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
         .as_ref()
         .and_then(|p| p.file_name())
         .is_some_and(|n| n == "release");
+    // Always built from the current source (cargo does nothing when the binary is current), so
+    // a stale binary is never judged; without the source tree, the binary next to this one.
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../src");
     if let Some(dir) = &profile_dir {
         let candidate = dir.join("acr-refresher");
-        if candidate.exists() {
+        if candidate.exists() && !sources.is_dir() {
             return Ok(candidate);
         }
     }
@@ -748,7 +752,7 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
         args.push("--release");
     }
     let command = format!("{cargo} {}", args.join(" "));
-    eprintln!("building the reference refresher: {command}");
+    eprintln!("building the reference refresher from the current source: {command}");
     let status = Command::new(&cargo)
         .args(&args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

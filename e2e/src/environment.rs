@@ -3,7 +3,8 @@
 //! Mode `local` starts the real local control plane (`cluster::ControlPlane`); mode `existing`
 //! uses a kubeconfig (`--kubeconfig`). Scenarios run serially on one cluster; between them the
 //! suite removes what a scenario or an implementation left: the namespaces the suite created,
-//! the ConfigMap `kube-system/acr-configuration`, and pull secrets in `default`.
+//! the ConfigMap `kube-system/acr-configuration`, pull secrets in `default`, and anywhere else the
+//! pull Secrets and ServiceAccount entries that were not there before the first scenario.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,10 @@ pub struct Environment {
     cluster: Cluster,
     kube: kube::Client,
     run_id: String,
+    /// Pull Secrets and entries present before the first scenario (see `sweep`).
+    baseline: Option<crate::sweep::Baseline>,
+    /// Mode `local`: the kubeconfig of the implementation's own user.
+    implementation_kubeconfig: Option<PathBuf>,
 }
 
 impl Environment {
@@ -71,10 +76,15 @@ impl Environment {
     pub async fn local() -> Result<Self, EnvironmentError> {
         let plane = ControlPlane::start().await?;
         let kube = plane.client();
+        // The implementation gets its own identity, so the audit log tells its writes apart.
+        let implementation_kubeconfig =
+            plane.kubeconfig_for(crate::audit::IMPLEMENTATION_USER, &["system:masters"])?;
         Ok(Self {
+            implementation_kubeconfig: Some(implementation_kubeconfig),
             cluster: Cluster::Local(Box::new(plane)),
             kube,
             run_id: run_id(),
+            baseline: None,
         })
     }
 
@@ -92,11 +102,13 @@ impl Environment {
                 .map_err(|e| bad(e.to_string()))?;
         let kube = kube::Client::try_from(config).map_err(|e| bad(e.to_string()))?;
         Ok(Self {
+            implementation_kubeconfig: None,
             cluster: Cluster::Existing {
                 kubeconfig: kubeconfig.to_path_buf(),
             },
             kube,
             run_id: run_id(),
+            baseline: None,
         })
     }
 
@@ -113,8 +125,12 @@ impl Environment {
         self.kube.clone()
     }
 
-    /// The kubeconfig handed to implementations.
+    /// The kubeconfig handed to implementations (mode `local`: user
+    /// [`crate::audit::IMPLEMENTATION_USER`], in `system:masters`).
     pub fn kubeconfig(&self) -> PathBuf {
+        if let Some(own) = &self.implementation_kubeconfig {
+            return own.clone();
+        }
         match &self.cluster {
             Cluster::Local(plane) => plane.kubeconfig_path().to_path_buf(),
             Cluster::Existing { kubeconfig } => kubeconfig.clone(),
@@ -234,7 +250,7 @@ impl Environment {
     /// Removes what the previous scenario left: its namespaces (not awaited: names are unique),
     /// the ConfigMap, and in `default` the pull secrets and every ServiceAccount's
     /// `imagePullSecrets` (the suite's own baseline there is "none").
-    pub async fn reset(&self) -> Result<(), EnvironmentError> {
+    pub async fn reset(&mut self) -> Result<(), EnvironmentError> {
         let namespaces: Api<Namespace> = Api::all(self.kube.clone());
         let ours = namespaces
             .list(&ListParams::default().labels(&format!("{RUN_LABEL}={}", self.run_id)))
@@ -298,7 +314,33 @@ impl Environment {
                 let _ = sas.delete(&name, &DeleteParams::default()).await;
             }
         }
+        // Anywhere else (system namespaces included): what an implementation wrote is removed;
+        // what was there before the first scenario stays.
+        match &self.baseline {
+            None => {
+                let baseline = crate::sweep::Baseline::take(&self.kube)
+                    .await
+                    .map_err(api("list pull Secrets and ServiceAccounts"))?;
+                self.baseline = Some(baseline);
+            }
+            Some(baseline) => crate::sweep::remove_leftovers(&self.kube, baseline)
+                .await
+                .map_err(api("remove what the implementation left"))?,
+        }
         Ok(())
+    }
+
+    /// Mode `local`: the apiserver's audit log of write requests.
+    pub fn audit_log(&self) -> Option<crate::audit::AuditLog> {
+        match &self.cluster {
+            Cluster::Local(plane) => Some(crate::audit::AuditLog::new(plane.audit_log())),
+            Cluster::Existing { .. } => None,
+        }
+    }
+
+    /// Pull Secrets and entries present before the first scenario (none before the first reset).
+    pub fn baseline(&self) -> crate::sweep::Baseline {
+        self.baseline.clone().unwrap_or_default()
     }
 
     /// Waits until a namespace has its `default` ServiceAccount (the controller-manager's job).

@@ -3,6 +3,7 @@
 //! Modules:
 //! - [`cluster`]: a real local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
 //!   started as processes for tests, plus the `cluster up|down` commands of the `acr-conformance` binary.
+//! - [`audit`]: the local apiserver's audit log of write requests, read back per user.
 //! - [`catalogue`]: the scenario IDs, titles, groups and levels of docs/conformance.md.
 //! - [`host_proxy`]: a loopback CONNECT proxy that routes Alibaba host names to the fakes.
 //! - [`adapter`]: how an implementation is run (process, docker credential helper, kubelet plugin).
@@ -17,8 +18,11 @@
 //! - [`runner`]: the `run` / `list` subcommands: scenarios in series, progress, report.
 //! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI).
 //! - [`spawn`]: starting a program that may have just been written (retried while busy).
+//! - [`sweep`]: every namespace swept for what the implementation wrote, judged against the
+//!   configuration's selection; leftovers removed between scenarios.
 
 pub mod adapter;
+pub mod audit;
 pub mod catalogue;
 pub mod clouds;
 pub mod cluster;
@@ -33,3 +37,4 @@ pub mod report;
 pub mod runner;
 pub mod scenarios;
 pub mod spawn;
+pub mod sweep;

@@ -558,7 +558,12 @@ pub async fn run_one(
     };
     let scenario_dir = work_dir.to_path_buf();
     let mut ctx = Ctx::new(info, env, implementation, setup, scenario_dir);
-    let outcome = match tokio::time::timeout(SCENARIO_TIMEOUT, body(&mut ctx)).await {
+    // A body that passed ends with the sweep of every namespace and the written keys judged.
+    let judged = async {
+        body(&mut ctx).await?;
+        ctx.end_checks().await
+    };
+    let outcome = match tokio::time::timeout(SCENARIO_TIMEOUT, judged).await {
         Ok(o) => o,
         Err(_) => Err(Stop::Fail(format!(
             "did not finish within {} s",

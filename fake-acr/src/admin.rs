@@ -41,6 +41,9 @@ pub struct FaultRule {
     pub drop: bool,
     /// Answer `Throttling.User` (OpenAPI, 400) or `TOOMANYREQUESTS` (registry, 429).
     pub throttle: bool,
+    /// With `throttle` on the OpenAPI: the retry hint in the answer's `x-ratelimit-user-api`
+    /// header (`TimeLeft`, milliseconds), as Alibaba's gateway sends it.
+    pub time_left_ms: Option<u64>,
     /// Answer HTTP 200 with a body that is not valid JSON (a truncated object), to judge a
     /// client's parse-error handling.
     pub malformed: bool,
@@ -55,8 +58,11 @@ pub struct FaultRule {
 pub enum FaultEffect {
     /// Close the connection.
     Drop,
-    /// Throttle.
-    Throttle,
+    /// Throttle (with the `TimeLeft` hint, milliseconds, if any).
+    Throttle {
+        /// The hint.
+        time_left_ms: Option<u64>,
+    },
     /// HTTP 200 with a truncated JSON body.
     Malformed,
     /// Answer `status` with `code`.
@@ -361,7 +367,9 @@ impl Admin {
         let effect = if rule.drop {
             Some(FaultEffect::Drop)
         } else if rule.throttle {
-            Some(FaultEffect::Throttle)
+            Some(FaultEffect::Throttle {
+                time_left_ms: rule.time_left_ms,
+            })
         } else if rule.malformed {
             Some(FaultEffect::Malformed)
         } else {

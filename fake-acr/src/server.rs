@@ -197,16 +197,22 @@ async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>
                     app.record(seen.entry(&app, &action, None, "Dropped", 0));
                     return Err(Dropped);
                 }
-                FaultEffect::Throttle if is_openapi => {
-                    let r = crate::openapi::error_response(
+                FaultEffect::Throttle { time_left_ms } if is_openapi => {
+                    let mut r = crate::openapi::error_response(
                         &req,
                         StatusCode::BAD_REQUEST,
                         "Throttling.User",
                         "Request was denied due to user flow control.",
                     );
+                    if let Some(ms) = time_left_ms {
+                        let hint = format!("Limit:1,Remain:0,TimeLeft:{ms},Reset:{}", ms / 1000);
+                        if let Ok(value) = hint.parse() {
+                            r.headers_mut().insert("x-ratelimit-user-api", value);
+                        }
+                    }
                     (r, "Throttling.User".to_owned(), 400)
                 }
-                FaultEffect::Throttle => {
+                FaultEffect::Throttle { .. } => {
                     let r = crate::registry::error_response(
                         StatusCode::TOO_MANY_REQUESTS,
                         "TOOMANYREQUESTS",

@@ -205,6 +205,7 @@ impl ControlPlane {
             // letting them hold the HTTP/2 server open for --request-timeout (60 s): restarts stay fast.
             "--shutdown-watch-termination-grace-period=2s".to_owned(),
         ];
+        let apiserver_args = crate::audit::with_audit_log(apiserver_args, &dir)?;
         let kcm_args = vec![
             format!("--kubeconfig={}", kcm_kubeconfig.display()),
             "--controllers=serviceaccount-token,serviceaccount,namespace,root-ca-cert-publisher"
@@ -264,6 +265,11 @@ impl ControlPlane {
     /// The directory holding PKI, etcd data, kubeconfigs and logs.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The apiserver's audit log: every write request (see [`crate::audit`]).
+    pub fn audit_log(&self) -> PathBuf {
+        crate::audit::log_path(&self.dir)
     }
 
     /// The process of each running component.

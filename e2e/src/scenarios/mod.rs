@@ -7,6 +7,7 @@
 
 mod bi;
 mod cr;
+mod end;
 mod ft;
 mod mr;
 mod ns;
@@ -69,6 +70,11 @@ pub const CREDENTIALS_PREFIX: &str = "/latest/meta-data/ram/security-credentials
 pub const CREDENTIALS_PATH: &str = "/latest/meta-data/ram/security-credentials/?*";
 /// Probe polling interval.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a "cannot pull" / "no credentials" verdict must hold: the catalogue's 2 s for an
+/// effect, plus a margin, so an implementation that acts a little late is still seen.
+pub const NEGATIVE_WINDOW: Duration = Duration::from_millis(2500);
+/// Probe interval within the negative window.
+const NEGATIVE_POLL: Duration = Duration::from_millis(250);
 
 /// Why a scenario stopped before passing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +209,15 @@ pub struct Ctx<'e> {
     expiring_threshold: Option<String>,
     /// When the scenario started (Events older than this are ignored).
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// What the configuration last written selects (the end-of-scenario sweep judges by it).
+    selection: crate::sweep::Selection,
+    /// `imagePullSecrets` entries the suite itself wrote (not judged by the sweep).
+    suite_entries: std::collections::BTreeSet<crate::sweep::Entry>,
+    /// Whether every key the implementation wrote must still pull at the end (off where a fault
+    /// leaves expired credentials in place on purpose).
+    pub judge_keys_at_end: bool,
+    /// Mode `local`: the audit log's length when the scenario began.
+    audit_mark: u64,
 }
 
 impl<'e> Ctx<'e> {
@@ -217,7 +232,9 @@ impl<'e> Ctx<'e> {
         let (acr, metadata) = crate::clouds::default_plan(NODE_REGION);
         // Implementations append to the scenario's log: start it empty.
         let _ = std::fs::remove_file(work_dir.join(format!("{}.implementation.log", info.id)));
+        let audit_mark = env.audit_log().map_or(0, |log| log.mark());
         Self {
+            audit_mark,
             info,
             env,
             implementation,
@@ -235,6 +252,9 @@ impl<'e> Ctx<'e> {
             kubelet_pulls: 0,
             expiring_threshold: None,
             started_at: chrono::Utc::now(),
+            selection: crate::sweep::Selection::default(),
+            suite_entries: Default::default(),
+            judge_keys_at_end: true,
         }
     }
 
@@ -313,6 +333,7 @@ impl<'e> Ctx<'e> {
         if !self.is_cluster_level() {
             return Ok(());
         }
+        self.selection = crate::sweep::Selection::from_config(data);
         Ok(self.env.write_configuration(data).await?)
     }
 
@@ -670,7 +691,8 @@ impl<'e> Ctx<'e> {
         )
     }
 
-    /// Fails if a Pod created now could pull `image` with credentials.
+    /// Fails if a Pod created now could pull `image` with credentials, at any time during
+    /// [`NEGATIVE_WINDOW`] from now.
     pub async fn check_cannot_pull(
         &mut self,
         namespace: &str,
@@ -678,17 +700,17 @@ impl<'e> Ctx<'e> {
         image: &str,
         why: &str,
     ) -> Outcome {
-        let outcome = self.probe(namespace, sa, image).await?;
-        check!(
-            !outcome.pulled(),
-            "{why}: a Pod in {namespace} (ServiceAccount {sa}) could pull — {}",
-            outcome.explain()
-        );
-        self.confirm_with_kubelet(namespace, sa, image, false, &outcome)
-            .await
+        self.hold_cannot_pull(&[(namespace, sa, image)], why).await
     }
 
-    /// Fails unless no credential matches `image` (kubelet would pull anonymously).
+    /// Fails if a Pod created in any of `targets` (namespace, ServiceAccount, image) could pull
+    /// with credentials at any time during [`NEGATIVE_WINDOW`] from now (probed every 250 ms).
+    pub async fn hold_cannot_pull(&mut self, targets: &[(&str, &str, &str)], why: &str) -> Outcome {
+        self.hold_refused(targets, why, false).await
+    }
+
+    /// Fails unless, throughout [`NEGATIVE_WINDOW`] from now, no credential matches `image`
+    /// (kubelet would pull anonymously) and the anonymous pull is refused.
     pub async fn check_no_credentials(
         &mut self,
         namespace: &str,
@@ -696,14 +718,80 @@ impl<'e> Ctx<'e> {
         image: &str,
         why: &str,
     ) -> Outcome {
-        let outcome = self.probe(namespace, sa, image).await?;
-        check!(
-            outcome.no_credentials_matched() && !outcome.pulled(),
-            "{why}: expected no matching credentials and a refused anonymous pull — {}",
-            outcome.explain()
-        );
-        self.confirm_with_kubelet(namespace, sa, image, false, &outcome)
+        self.hold_refused(&[(namespace, sa, image)], why, true)
             .await
+    }
+
+    async fn hold_refused(
+        &mut self,
+        targets: &[(&str, &str, &str)],
+        why: &str,
+        no_credentials: bool,
+    ) -> Outcome {
+        let t0 = Instant::now();
+        let mut last = Vec::new();
+        loop {
+            last.clear();
+            for (namespace, sa, image) in targets {
+                let outcome = self.probe(namespace, sa, image).await?;
+                let at = secs(t0.elapsed());
+                if no_credentials {
+                    check!(
+                        outcome.no_credentials_matched() && !outcome.pulled(),
+                        "{why}: expected no matching credentials and a refused anonymous pull, \
+                         {at} into the {} s window — {}",
+                        NEGATIVE_WINDOW.as_secs_f64(),
+                        outcome.explain()
+                    );
+                } else {
+                    check!(
+                        !outcome.pulled(),
+                        "{why}: a Pod in {namespace} (ServiceAccount {sa}) could pull {at} into \
+                         the {} s window — {}",
+                        NEGATIVE_WINDOW.as_secs_f64(),
+                        outcome.explain()
+                    );
+                }
+                last.push(outcome);
+            }
+            if t0.elapsed() >= NEGATIVE_WINDOW {
+                break;
+            }
+            self.check_alive().await?;
+            tokio::time::sleep(NEGATIVE_POLL).await;
+        }
+        for ((namespace, sa, image), outcome) in targets.iter().zip(&last) {
+            self.confirm_with_kubelet(namespace, sa, image, false, outcome)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Polls until a Pod created in `namespace` under `sa` can no longer pull `image`; returns
+    /// the time it took.
+    pub async fn until_cannot_pull(
+        &mut self,
+        namespace: &str,
+        sa: &str,
+        image: &str,
+        within: Duration,
+    ) -> Result<Duration, Stop> {
+        let t0 = Instant::now();
+        loop {
+            let outcome = self.probe(namespace, sa, image).await?;
+            if !outcome.pulled() {
+                return Ok(t0.elapsed());
+            }
+            if t0.elapsed() >= within {
+                fail!(
+                    "a Pod in {namespace} (ServiceAccount {sa}) could still pull {:.1} s later — {}",
+                    within.as_secs_f64(),
+                    outcome.explain()
+                );
+            }
+            self.check_alive().await?;
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Every pull credential reachable from a ServiceAccount: `(secret name, credentials)`.
@@ -744,8 +832,10 @@ impl<'e> Ctx<'e> {
     }
 
     /// Warning Events created since the scenario started, in any namespace:
-    /// `(namespace, reason, message)`.
-    pub async fn warnings_since_start(&self) -> Result<Vec<(String, String, String)>, Stop> {
+    /// `(namespace, name, reason, message)`.
+    pub async fn warnings_since_start(
+        &self,
+    ) -> Result<Vec<(String, String, String, String)>, Stop> {
         let events: Api<Event> = Api::all(self.env.client());
         let list = events
             .list(&ListParams::default().fields("type=Warning"))
@@ -766,6 +856,7 @@ impl<'e> Ctx<'e> {
             .map(|e| {
                 (
                     e.metadata.namespace.unwrap_or_default(),
+                    e.metadata.name.unwrap_or_default(),
                     e.reason.unwrap_or_default(),
                     e.message.unwrap_or_default(),
                 )
@@ -773,7 +864,54 @@ impl<'e> Ctx<'e> {
             .collect())
     }
 
-    /// Polls until a Warning Event (since start) satisfies `pred`; returns its message.
+    /// Every Warning Event now: uid → resourceVersion (a mark for [`Ctx::warnings_since_mark`]).
+    pub async fn warning_mark(&self) -> Result<BTreeMap<String, String>, Stop> {
+        let events: Api<Event> = Api::all(self.env.client());
+        let list = events
+            .list(&ListParams::default().fields("type=Warning"))
+            .await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|e| {
+                (
+                    e.metadata.uid.unwrap_or_default(),
+                    e.metadata.resource_version.unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// Warning Events created or updated (a repeat counted) since `mark` was taken, in any
+    /// namespace: `(namespace, name, reason, message)`.
+    pub async fn warnings_since_mark(
+        &self,
+        mark: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String, String, String)>, Stop> {
+        let events: Api<Event> = Api::all(self.env.client());
+        let list = events
+            .list(&ListParams::default().fields("type=Warning"))
+            .await?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|e| {
+                let uid = e.metadata.uid.clone().unwrap_or_default();
+                mark.get(&uid) != e.metadata.resource_version.as_ref()
+            })
+            .map(|e| {
+                (
+                    e.metadata.namespace.unwrap_or_default(),
+                    e.metadata.name.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.message.unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// Polls until a Warning Event (since start) that the implementation wrote (mode `local`:
+    /// by the audit log) satisfies `pred`; returns its message.
     pub async fn until_warning(
         &self,
         within: Duration,
@@ -783,16 +921,18 @@ impl<'e> Ctx<'e> {
         let t0 = Instant::now();
         loop {
             let warnings = self.warnings_since_start().await?;
-            if let Some((_, reason, message)) = warnings.iter().find(|(_, r, m)| pred(r, m)) {
-                return Ok(format!("{reason}: {message}"));
+            for (ns, name, reason, message) in &warnings {
+                if pred(reason, message) && self.written_by_implementation(ns, name)? {
+                    return Ok(format!("{reason}: {message}"));
+                }
             }
             if t0.elapsed() >= within {
                 let seen: Vec<String> = warnings
                     .iter()
-                    .map(|(ns, r, m)| format!("{ns}/{r}: {m}"))
+                    .map(|(ns, _, r, m)| format!("{ns}/{r}: {m}"))
                     .collect();
                 fail!(
-                    "no Warning Event {what} within {:.0} s; Warning Events seen: [{}]",
+                    "no Warning Event by the implementation {what} within {:.0} s; Warning Events seen: [{}]",
                     within.as_secs_f64(),
                     seen.join(" | ")
                 );

@@ -35,8 +35,14 @@ async fn ns1(ctx: &mut Ctx<'_>) -> Outcome {
         .until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
     ctx.figure("time-to-credentials", secs(t));
+    // Converged and nothing changes: no writes while the other namespace is watched.
+    let mark = ctx.audit_mark();
     ctx.check_cannot_pull(&other, "default", PE_HZ, "namespace not watched by default")
-        .await
+        .await?;
+    ctx.check_no_writes_since(
+        mark,
+        "nothing changed during the window after default could pull",
+    )
 }
 
 async fn ns2(ctx: &mut Ctx<'_>) -> Outcome {
@@ -51,13 +57,9 @@ async fn ns2(ctx: &mut Ctx<'_>) -> Outcome {
         .await?;
     ctx.until_pulls(&b, "default", PE_HZ, CONVERGE_DEADLINE)
         .await?;
-    ctx.check_cannot_pull(&c, "default", PE_HZ, "namespace not in watch-namespace")
-        .await?;
-    ctx.check_cannot_pull(
-        "default",
-        "default",
-        PE_HZ,
-        "default is not in watch-namespace",
+    ctx.hold_cannot_pull(
+        &[(&c, "default", PE_HZ), ("default", "default", PE_HZ)],
+        "namespace not in watch-namespace",
     )
     .await
 }
@@ -121,36 +123,22 @@ async fn ns5(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.figure("add-takes-effect", secs(added));
 
     ctx.configure(&[("watch-namespace", "default")]).await?;
-    // After removal nothing new may be written to `e`. Observed against a canary: strip the
-    // ServiceAccounts of both namespaces; once the implementation has restored `default` twice
-    // it has acted since the edit, and must have left `e` alone.
-    let edited = std::time::Instant::now();
-    loop {
-        strip(ctx, &e, "default").await?;
-        for _ in 0..2 {
-            strip(ctx, "default", "default").await?;
-            ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
-                .await?;
-        }
-        let after = ctx.sa_pull_secret_names(&e, "default").await?;
-        if after.is_empty() {
-            ctx.figure("removal-takes-effect", secs(edited.elapsed()));
-            break;
-        }
-        check!(
-            edited.elapsed() < QUICK_DEADLINE,
-            "namespace {e} was removed from watch-namespace but its ServiceAccount is still patched 2 s later: {after:?}"
-        );
-    }
-    let left = ctx.pull_secrets(&e).await?;
-    ctx.figure(
-        "cleanup-after-removal",
-        if left.is_empty() {
-            "secrets removed"
-        } else {
-            "secrets left (allowed)"
-        },
-    );
+    // Once e leaves the set, pulls there stop within 2 s and stay stopped; the suite does not
+    // touch e's ServiceAccount (the end sweep then finds neither Secret nor entry in e).
+    let removed = ctx
+        .until_cannot_pull(&e, "default", PE_HZ, QUICK_DEADLINE)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Fail(m) => Stop::Fail(format!(
+                "namespace {e} was removed from watch-namespace: {m}"
+            )),
+            other => other,
+        })?;
+    ctx.figure("removal-takes-effect", secs(removed));
+    ctx.check_cannot_pull(&e, "default", PE_HZ, "after the removal")
+        .await?;
+    ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
+        .await?;
     Ok(())
 }
 
@@ -180,10 +168,11 @@ async fn ns6(ctx: &mut Ctx<'_>) -> Outcome {
         .until_pulls(&ns, "sa2", PE_HZ, CONVERGE_DEADLINE)
         .await?;
     ctx.figure("listed-sa-created-later", secs(t));
-    ctx.check_cannot_pull(&ns, "sa3", PE_HZ, "sa3 is not in service-account")
-        .await?;
-    ctx.check_cannot_pull(&ns, "default", PE_HZ, "default is not in service-account")
-        .await?;
+    ctx.hold_cannot_pull(
+        &[(&ns, "sa3", PE_HZ), (&ns, "default", PE_HZ)],
+        "ServiceAccount not in service-account",
+    )
+    .await?;
 
     ctx.configure(&[("watch-namespace", &ns), ("service-account", "*")])
         .await?;
@@ -196,10 +185,35 @@ async fn ns6(ctx: &mut Ctx<'_>) -> Outcome {
         .until_pulls(&ns, "sa5", PE_HZ, CONVERGE_DEADLINE)
         .await?;
     ctx.figure("any-sa-created-later", secs(t));
+
+    // Narrowed back to sa1: every other account loses the entry within 2 s, and stays without.
+    ctx.configure(&[("watch-namespace", &ns), ("service-account", "sa1")])
+        .await?;
+    let t = ctx
+        .until_cannot_pull(&ns, "sa5", PE_HZ, QUICK_DEADLINE)
+        .await?;
+    ctx.figure("narrowed-takes-effect", secs(t));
+    ctx.hold_cannot_pull(
+        &[
+            (&ns, "sa2", PE_HZ),
+            (&ns, "sa3", PE_HZ),
+            (&ns, "sa5", PE_HZ),
+            (&ns, "default", PE_HZ),
+        ],
+        "ServiceAccount no longer in service-account",
+    )
+    .await?;
+    ctx.until_pulls(&ns, "sa1", PE_HZ, CONVERGE_DEADLINE)
+        .await?;
     Ok(())
 }
 
 const FOREIGN_PULL: &str = "foreign-pull";
+
+/// The label marking a Secret as the suite's (a user's), never the implementation's.
+fn foreign_label() -> std::collections::BTreeMap<String, String> {
+    [(crate::sweep::FOREIGN_LABEL.to_string(), "true".to_string())].into()
+}
 const FOREIGN_OPAQUE: &str = "foreign-opaque";
 
 async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
@@ -211,6 +225,7 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
     let pull = Secret {
         metadata: ObjectMeta {
             name: Some(FOREIGN_PULL.into()),
+            labels: Some(foreign_label()),
             ..Default::default()
         },
         type_: Some("kubernetes.io/dockerconfigjson".into()),
@@ -220,6 +235,7 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
     let opaque = Secret {
         metadata: ObjectMeta {
             name: Some(FOREIGN_OPAQUE.into()),
+            labels: Some(foreign_label()),
             ..Default::default()
         },
         type_: Some("Opaque".into()),
@@ -237,6 +253,7 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
         &Patch::Merge(&serde_json::json!({"imagePullSecrets": [{"name": FOREIGN_PULL}]})),
     )
     .await?;
+    ctx.suite_entry("default", "default", FOREIGN_PULL);
 
     // Short tokens, so that at least one refresh happens while we watch.
     ctx.acr.token_lifetime_secs = 12;
@@ -245,6 +262,42 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
     // The pod has the foreign secret first; kubelet still finds the implementation's entry.
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
+    // A user's Secret that carries the implementation's own name (learned from the entry it
+    // wrote in `default`) but not its label, in a namespace selected only now.
+    let own_name = ctx
+        .sa_pull_secret_names("default", "default")
+        .await?
+        .into_iter()
+        .find(|n| n != FOREIGN_PULL)
+        .ok_or_else(|| {
+            Stop::Fail("the default ServiceAccount names no Secret of the implementation".into())
+        })?;
+    let taken = ctx.namespace("taken").await?;
+    let squatter = Secret {
+        metadata: ObjectMeta {
+            name: Some(own_name.clone()),
+            labels: Some(foreign_label()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/dockerconfigjson".into()),
+        string_data: Some([(".dockerconfigjson".to_string(), foreign_config.to_string())].into()),
+        ..Default::default()
+    };
+    let in_taken: Api<Secret> = Api::namespaced(client.clone(), &taken);
+    let squatter = in_taken.create(&PostParams::default(), &squatter).await?;
+    ctx.configure(&[
+        ("expiring-threshold", "8s"),
+        ("watch-namespace", &format!("default,{taken}")),
+    ])
+    .await?;
+    let event = ctx
+        .until_warning(
+            CONVERGE_DEADLINE,
+            &format!("about the Secret {taken}/{own_name} it does not own"),
+            |r, m| format!("{r} {m}").contains(&taken),
+        )
+        .await?;
+    ctx.figure("event", event);
     // Let a refresh happen if the implementation renews (TR1 judges whether it does): a
     // refresh is when a careless implementation rewrites the ServiceAccount.
     let first = ctx
@@ -264,18 +317,32 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
         if renewed { "yes" } else { "no refresh seen" },
     );
 
+    // Taken leaves the set again: whatever the implementation cleans up there, the user's
+    // Secret with its name is not its own (checked after the negative window).
+    ctx.configure(&[("expiring-threshold", "8s")]).await?;
+    let deselected = std::time::Instant::now();
+    while deselected.elapsed() < super::NEGATIVE_WINDOW {
+        ctx.check_alive().await?;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     let names = ctx.sa_pull_secret_names("default", "default").await?;
     check!(
         names.first().map(String::as_str) == Some(FOREIGN_PULL),
         "the foreign imagePullSecrets entry {FOREIGN_PULL} was removed or moved: now {names:?}"
     );
-    for (before, name) in [(&pull, FOREIGN_PULL), (&opaque, FOREIGN_OPAQUE)] {
+    for (before, ns, name) in [
+        (&pull, "default", FOREIGN_PULL),
+        (&opaque, "default", FOREIGN_OPAQUE),
+        (&squatter, taken.as_str(), own_name.as_str()),
+    ] {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
         let Some(now) = secrets.get_opt(name).await? else {
-            fail!("the foreign Secret default/{name} was deleted")
+            fail!("the foreign Secret {ns}/{name} was deleted")
         };
         check!(
             now.metadata.resource_version == before.metadata.resource_version,
-            "the foreign Secret default/{name} was changed (resourceVersion {:?} → {:?})",
+            "the foreign Secret {ns}/{name} was changed (resourceVersion {:?} → {:?})",
             before.metadata.resource_version,
             now.metadata.resource_version
         );

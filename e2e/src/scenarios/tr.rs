@@ -400,6 +400,8 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
         );
     }
     let before = ctx.token_calls().await?.len();
+    let mark = ctx.audit_mark();
+    let window_start = chrono::Utc::now();
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(WINDOW) {
         ctx.check_alive().await?;
@@ -425,6 +427,54 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
             names.len()
         ),
     );
+    // A renewal allows one Secret update per served namespace and nothing else: at most as
+    // many updates per namespace as token calls since just before the window (a renewal begun
+    // then may write inside it), no ServiceAccount writes.
+    if let Some(mark) = mark {
+        // Calls less than a second apart are one renewal (the tokens of one cycle).
+        let mut renewals = 0;
+        let mut last: Option<chrono::DateTime<chrono::Utc>> = None;
+        for c in ctx
+            .token_calls()
+            .await?
+            .iter()
+            .filter(|c| c.succeeded() && c.at >= window_start - chrono::Duration::seconds(2))
+        {
+            if last.is_none_or(|t| c.at - t > chrono::Duration::seconds(1)) {
+                renewals += 1;
+            }
+            last = Some(c.at);
+        }
+        let writes = ctx.writes_since(mark);
+        let mut per_namespace: BTreeMap<String, usize> = BTreeMap::new();
+        for w in &writes {
+            check!(
+                w.resource != "serviceaccounts",
+                "ServiceAccount {}/{} was written ({}) during renewals",
+                w.namespace,
+                w.name,
+                w.verb
+            );
+            if w.resource == "secrets" {
+                *per_namespace.entry(w.namespace.clone()).or_default() += 1;
+            }
+        }
+        ctx.figure(
+            "secret-writes",
+            format!("{per_namespace:?} for {renewals} renewal(s)"),
+        );
+        for (ns, n) in &per_namespace {
+            check!(
+                *n <= renewals,
+                "{n} Secret writes in {ns} for {renewals} renewal(s) in {WINDOW} s: Secrets rewritten without a new token"
+            );
+        }
+    } else {
+        ctx.figure(
+            "secret-writes",
+            "not counted (no audit log in mode existing)",
+        );
+    }
     Ok(())
 }
 
