@@ -770,6 +770,13 @@ async fn refresher_works_with_only_the_shipped_rbac() {
     );
     forbidden(
         everywhere
+            .watch(&kube::api::WatchParams::default(), "0")
+            .await
+            .map(|_| ()),
+        "watch every Secret",
+    );
+    forbidden(
+        everywhere
             .list(&ListParams::default().labels("app.kubernetes.io/managed-by=acr-refresher"))
             .await
             .map(|_| ()),
