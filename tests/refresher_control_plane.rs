@@ -770,6 +770,13 @@ async fn refresher_works_with_only_the_shipped_rbac() {
     );
     forbidden(
         everywhere
+            .watch(&kube::api::WatchParams::default(), "0")
+            .await
+            .map(|_| ()),
+        "watch every Secret",
+    );
+    forbidden(
+        everywhere
             .list(&ListParams::default().labels("app.kubernetes.io/managed-by=acr-refresher"))
             .await
             .map(|_| ()),
@@ -1000,4 +1007,87 @@ async fn lease_expiry_is_judged_by_the_candidates_own_clock() {
         .unwrap()
         .holder_identity;
     assert_eq!(holder.as_deref(), Some("candidate"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_is_reported_with_its_status_and_retried_not_taken_for_a_conflict() {
+    use k8s_openapi::api::core::v1::{ResourceQuota, ResourceQuotaSpec};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let plane = ControlPlane::start().await.expect("control plane");
+    let client = plane.client();
+    let clouds = clouds(3600).await;
+    create_namespace(&client, "quota").await;
+    // No Secret may be created in namespace quota: the API server refuses with 403.
+    let quota = ResourceQuota {
+        metadata: ObjectMeta {
+            name: Some("no-secrets".into()),
+            ..Default::default()
+        },
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(BTreeMap::from([(
+                "count/secrets".to_owned(),
+                Quantity("0".into()),
+            )])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let quotas = Api::<ResourceQuota>::namespaced(client.clone(), "quota");
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // The quota controller does not run here: its status is set as it would set it, which is
+    // what the API server's quota admission enforces.
+    quotas
+        .patch_status(
+            "no-secrets",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {
+                "hard": {"count/secrets": "0"},
+                "used": {"count/secrets": "0"},
+            }})),
+        )
+        .await
+        .unwrap();
+    set_config(&client, &[("watch-namespace", "default,quota")]).await;
+    let port = free_port();
+    let refresher = start(run_args(&clouds, plane.kubeconfig_path(), port, &[]));
+    // The other namespace is served meanwhile.
+    eventually("default served", DEADLINE, || async {
+        has(
+            &pull_secrets(&client, "default", "default").await,
+            DEFAULT_SECRET_NAME,
+        )
+        .then_some(())
+    })
+    .await;
+    let event = eventually("WriteFailed event", DEADLINE, || async {
+        warning_events(&client, "quota", "WriteFailed").await.pop()
+    })
+    .await;
+    let note = event.note.unwrap_or_default();
+    assert!(note.contains("status 403"), "{note}");
+    assert!(note.contains("create Secret quota/"), "{note}");
+    assert_eq!(
+        event.regarding.and_then(|r| r.kind).as_deref(),
+        Some("Secret")
+    );
+    // Retried with backoff: once the quota is gone, the namespace is served.
+    quotas
+        .delete("no-secrets", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "quota served after the refusal ended",
+        Duration::from_secs(60),
+        || async {
+            has(
+                &pull_secrets(&client, "quota", "default").await,
+                DEFAULT_SECRET_NAME,
+            )
+            .then_some(())
+        },
+    )
+    .await;
+    let metrics = scrape(port).await;
+    assert!(sample(&metrics, "acr_refresher_reconciles_total{result=\"error\"}") >= 1.0);
+    refresher.shutdown().await;
 }

@@ -38,7 +38,7 @@ pub enum ReconcileError {
         name: String,
     },
     /// A write was refused or failed (403, 422, 5xx, no connection …): backed off and reported.
-    #[error("{verb} {kind} {namespace}/{name} failed{}: {source}", status_text(.source))]
+    #[error("{verb} {kind} {namespace}/{name} failed{}: {}", status_text(.source), message(.source))]
     Write {
         /// What was being done.
         verb: &'static str,
@@ -58,6 +58,14 @@ fn status_text(error: &kube::Error) -> String {
     status_code(error)
         .map(|code| format!(" with status {code}"))
         .unwrap_or_default()
+}
+
+/// What the API server said (its message alone), or the client-side failure.
+fn message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.reason),
+        other => other.to_string(),
+    }
 }
 
 /// The HTTP status of an API error, if the API server answered.
@@ -185,9 +193,13 @@ pub async fn reconcile(ctx: &Context, ns: &str) -> Result<(), ReconcileError> {
     match &plan.secret {
         SecretWrite::Unchanged => {}
         SecretWrite::Create(bytes) => writer.create_secret(bytes).await?,
-        SecretWrite::Update(bytes) => writer.update_secret(observed(&secret)?, bytes).await?,
+        SecretWrite::Update(bytes) => {
+            writer
+                .update_secret(observed(&secret, ns, name)?, bytes)
+                .await?
+        }
         // The type is immutable: delete ours; its deletion brings the namespace back to create it.
-        SecretWrite::Replace => writer.delete_secret(observed(&secret)?).await?,
+        SecretWrite::Replace => writer.delete_secret(observed(&secret, ns, name)?).await?,
     }
     let account = |sa: &str| accounts.iter().find(|a| a.name == sa);
     for sa in &plan.add_pull_secret {
@@ -201,17 +213,22 @@ pub async fn reconcile(ctx: &Context, ns: &str) -> Result<(), ReconcileError> {
         }
     }
     if plan.delete_secret {
-        writer.delete_secret(observed(&secret)?).await?;
+        writer.delete_secret(observed(&secret, ns, name)?).await?;
     }
     Ok(())
 }
 
-fn observed(secret: &Option<ObservedSecret>) -> Result<&ObservedSecret, ReconcileError> {
-    // The planner only plans an update or a delete for a Secret it saw.
+/// The stored Secret a planned update or delete is about (the planner plans those only for a
+/// Secret it saw, so a miss means the store moved on: a conflict).
+fn observed<'s>(
+    secret: &'s Option<ObservedSecret>,
+    ns: &str,
+    name: &str,
+) -> Result<&'s ObservedSecret, ReconcileError> {
     secret.as_ref().ok_or_else(|| ReconcileError::Conflict {
         kind: "Secret",
-        namespace: String::new(),
-        name: String::new(),
+        namespace: ns.to_owned(),
+        name: name.to_owned(),
     })
 }
 
