@@ -17,11 +17,14 @@
 //! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
 //! - `world` (private): the served world derived from the settings, swapped whole on replacement.
 //! - `server` (private): the listener and Host dispatch.
+//! - `http1` (private): serving one connection: 500 for a panicking handler, 431 for an oversized
+//!   head, drained before closing.
 
 pub mod admin;
 #[cfg(feature = "client")]
 mod client;
 pub mod hosts;
+mod http1;
 pub mod images;
 mod openapi;
 pub mod policy;
@@ -129,11 +132,7 @@ impl FakeAcr {
         );
         let main_task = tokio::spawn(server::serve(listener, admin.clone(), acceptor));
         let router = admin::router(admin.clone());
-        let admin_task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(admin_listener, router).await {
-                tracing::error!(error = %e, "fake-acr admin listener stopped");
-            }
-        });
+        let admin_task = tokio::spawn(http1::serve_router(admin_listener, router));
         Ok(Running {
             addr,
             admin_addr,
