@@ -175,6 +175,30 @@ impl Running {
         self.admin.hosts()
     }
 
+    /// Answers one request as the main listener would (the Host header picks the service;
+    /// faults, log and clock apply), without a connection; `None` when a fault drops the
+    /// connection. For embedding and fuzzing.
+    pub async fn answer(
+        &self,
+        req: http::Request<hyper::body::Bytes>,
+    ) -> Option<http::Response<hyper::body::Bytes>> {
+        use http_body_util::BodyExt as _;
+        let app = server::App {
+            world: self.admin.world(),
+            admin: self.admin.clone(),
+        };
+        let response = server::handle(app, req.map(http_body_util::Full::new))
+            .await
+            .ok()?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Some(http::Response::from_parts(parts, body))
+    }
+
     /// Serves `settings` from now on as if freshly started with them ([`Admin::replace_settings`]).
     pub fn replace_settings(&self, settings: Settings) -> Result<(), ReplaceError> {
         self.admin.replace_settings(settings)

@@ -127,7 +127,11 @@ pub(crate) async fn serve(
 #[error("connection dropped by a fault rule")]
 pub(crate) struct Dropped;
 
-async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+pub(crate) async fn handle<B>(app: App, req: Request<B>) -> Result<Response<Full<Bytes>>, Dropped>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (parts, body) = req.into_parts();
     let host = parts
         .headers

@@ -40,6 +40,7 @@ pub struct Running {
     addr: SocketAddr,
     admin_addr: SocketAddr,
     admin: Admin,
+    metadata_router: Router,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -75,6 +76,7 @@ impl FakeMetadata {
             addr,
             admin_addr,
             admin,
+            metadata_router: metadata_router.clone(),
             tasks: vec![
                 tokio::spawn(accept_loop(listener, metadata_router)),
                 tokio::spawn(accept_loop(admin_listener, admin_router)),
@@ -107,6 +109,26 @@ impl Running {
     /// In-process control of this fake.
     pub fn admin(&self) -> Admin {
         self.admin.clone()
+    }
+
+    /// Answers one request as the metadata listener would (hardened mode, faults, log and clock
+    /// apply), without a connection; `None` when a fault drops the connection. For embedding
+    /// and fuzzing.
+    pub async fn answer(
+        &self,
+        request: axum::extract::Request,
+    ) -> Option<axum::response::Response> {
+        let response = self
+            .metadata_router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|e| match e {});
+        response
+            .extensions()
+            .get::<DropConnection>()
+            .is_none()
+            .then_some(response)
     }
 
     /// Serves until either accept loop ends (they only end when aborted).

@@ -435,7 +435,7 @@ impl Settings {
         if lifetime < Duration::from_secs(1) || lifetime > MAX_LIFETIME {
             return Err(invalid(
                 "credential-lifetime",
-                format!("{lifetime:?}"),
+                format_duration(lifetime),
                 format!("1s..={}", format_duration(MAX_LIFETIME)),
             ));
         }
