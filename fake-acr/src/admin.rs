@@ -511,13 +511,19 @@ fn invalid(what: &str, e: &InvalidValue) -> Response {
 
 /// The one integer field of a small admin body (`{"offset_secs": N}`): refuses what is not
 /// JSON, not an object, has other keys, or whose value is not an integer in `min..=max`.
-fn int_body(what: &str, body: &[u8], field: &str, min: i128, max: i128) -> Result<i128, Response> {
+fn int_body(
+    what: &str,
+    body: &[u8],
+    field: &str,
+    min: i128,
+    max: i128,
+) -> Result<i128, Box<Response>> {
     let refuse = |error: String, field: Option<&str>| {
-        bad_request(AdminErrorBody {
+        Box::new(bad_request(AdminErrorBody {
             error: format!("fake-acr {what}: {error}"),
             field: field.map(str::to_owned),
             hosts: Vec::new(),
-        })
+        }))
     };
     let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         refuse(
@@ -549,10 +555,10 @@ fn int_body(what: &str, body: &[u8], field: &str, min: i128, max: i128) -> Resul
         .or_else(|| value.as_u64().map(i128::from));
     match n {
         Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(
+        _ => Err(Box::new(invalid(
             what,
             &InvalidValue::new(field, value, format!("an integer in {min}..={max}")),
-        )),
+        ))),
     }
 }
 
@@ -567,7 +573,7 @@ async fn put_clock(State(a): State<Admin>, body: axum::body::Bytes) -> Response 
             Ok(()) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => invalid("clock", &e),
         },
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -587,7 +593,7 @@ async fn put_token_lifetime(State(a): State<Admin>, body: axum::body::Bytes) -> 
             Ok(()) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => invalid("token lifetime", &e),
         },
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

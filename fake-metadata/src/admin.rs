@@ -238,7 +238,7 @@ fn object(
     what: &str,
     body: &[u8],
     fields: &[(&str, &str)],
-) -> Result<serde_json::Map<String, serde_json::Value>, Response> {
+) -> Result<serde_json::Map<String, serde_json::Value>, Box<Response>> {
     let shape = fields
         .iter()
         .map(|(f, accepted)| format!("\"{f}\": {accepted}"))
@@ -250,7 +250,7 @@ fn object(
         if let Some(f) = field {
             body["field"] = f.into();
         }
-        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        Box::new((StatusCode::BAD_REQUEST, Json(body)).into_response())
     };
     let doc: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| refuse(None, format!("the body is not JSON ({e})")))?;
@@ -284,7 +284,7 @@ async fn put_clock(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
         format!("an integer in -{MAX_CLOCK_OFFSET_SECONDS}..={MAX_CLOCK_OFFSET_SECONDS}");
     let map = match object("clock", &body, &[("offset_seconds", &accepted)]) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let value = &map["offset_seconds"];
     match value
@@ -304,7 +304,7 @@ async fn put_hardened(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
     let accepted = "\"optional\" or \"required\"";
     let map = match object("hardened", &body, &[("mode", accepted)]) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let value = &map["mode"];
     match value.as_str().map(str::parse::<HardenedMode>) {
@@ -321,7 +321,7 @@ async fn put_role(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
     let accepted = "a role name (1 to 64 of A-Z a-z 0-9 . - _) or null";
     let map = match object("role", &body, &[("role", accepted)]) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let role = match &map["role"] {
         serde_json::Value::Null => None,
@@ -339,7 +339,7 @@ async fn put_spot(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
     let accepted = "an RFC 3339 time like \"2026-11-28T20:00:00Z\" or null";
     let map = match object("spot", &body, &[("termination_time", accepted)]) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let time = match &map["termination_time"] {
         serde_json::Value::Null => None,
