@@ -65,7 +65,12 @@ fuzz_target!(|input: Input<'_>| {
             && v.bytes().all(|b| (0x21..0x7f).contains(&b))
     };
     let ascii = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if input.access_key_id.is_empty() || !ascii(&input.access_key_id) || !ascii(&input.nonce) {
+    // A signed request has an AccessKeyId and a nonce (servers refuse an empty one).
+    if input.access_key_id.is_empty()
+        || input.nonce.is_empty()
+        || !ascii(&input.access_key_id)
+        || !ascii(&input.nonce)
+    {
         return;
     }
     let creds = Credentials {
