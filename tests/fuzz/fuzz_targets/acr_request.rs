@@ -214,7 +214,12 @@ fuzz_target!(|input: Input| {
     };
     let _ = f.rt.block_on(f.running.answer(req));
     // The validators on their own, on every text the input carries.
-    for text in input.headers.iter().map(|(_, v)| v.as_str()).chain(input.scopes.iter().map(String::as_str)) {
+    for text in input
+        .headers
+        .iter()
+        .map(|(_, v)| v.as_str())
+        .chain(input.scopes.iter().map(String::as_str))
+    {
         let _ = f.keys.validate_password(text, 0);
         let _ = f.keys.validate_bearer(text, i64::MAX);
         let _ = f.keys.validate_bearer(text, i64::MIN);

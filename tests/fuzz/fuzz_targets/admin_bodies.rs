@@ -67,14 +67,58 @@ const ENDPOINTS: [(bool, &str, &str); 13] = [
 ];
 
 const KEYS: [&str; 52] = [
-    "offset_secs", "offset_seconds", "secs", "mode", "role", "termination_time", "path", "kind",
-    "status", "millis", "body", "count", "probability", "not_before", "not_after", "method",
-    "action", "region", "host", "latency_ms", "code", "drop", "throttle", "malformed",
-    "token_lifetime_secs", "bearer_lifetime_secs", "max_clock_skew_secs", "credential-lifetime",
-    "rotation-lead-time", "request-log-capacity", "faults", "instance", "regions", "instances",
-    "id", "name", "repositories", "personal_repositories", "public", "access_keys", "policies",
-    "principal", "actions", "listen", "admin-listen", "admin_listen", "plain_http",
-    "advertised_port", "account_secret", "account-secret", "hardened", "spot-termination-time",
+    "offset_secs",
+    "offset_seconds",
+    "secs",
+    "mode",
+    "role",
+    "termination_time",
+    "path",
+    "kind",
+    "status",
+    "millis",
+    "body",
+    "count",
+    "probability",
+    "not_before",
+    "not_after",
+    "method",
+    "action",
+    "region",
+    "host",
+    "latency_ms",
+    "code",
+    "drop",
+    "throttle",
+    "malformed",
+    "token_lifetime_secs",
+    "bearer_lifetime_secs",
+    "max_clock_skew_secs",
+    "credential-lifetime",
+    "rotation-lead-time",
+    "request-log-capacity",
+    "faults",
+    "instance",
+    "regions",
+    "instances",
+    "id",
+    "name",
+    "repositories",
+    "personal_repositories",
+    "public",
+    "access_keys",
+    "policies",
+    "principal",
+    "actions",
+    "listen",
+    "admin-listen",
+    "admin_listen",
+    "plain_http",
+    "advertised_port",
+    "account_secret",
+    "account-secret",
+    "hardened",
+    "spot-termination-time",
 ];
 
 fn boundary(i: u8) -> serde_json::Value {
@@ -180,7 +224,9 @@ async fn normal_calls(f: &Fakes) {
     };
     let creds = match f
         .metadata
-        .answer(get("/latest/meta-data/ram/security-credentials/KubernetesWorkerRole-fake"))
+        .answer(get(
+            "/latest/meta-data/ram/security-credentials/KubernetesWorkerRole-fake",
+        ))
         .await
     {
         Some(r) => {

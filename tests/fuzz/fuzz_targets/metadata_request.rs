@@ -49,7 +49,10 @@ enum Token {
     None,
     Garbage(String),
     /// A token the fake issued for this TTL, optionally with one byte changed.
-    Issued { ttl: String, flip: Option<(u16, u8)> },
+    Issued {
+        ttl: String,
+        flip: Option<(u16, u8)>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
