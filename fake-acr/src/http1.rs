@@ -117,3 +117,49 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     })
     .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
+            .await
+            .expect("answered within 10 s")
+            .unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    async fn boom() -> &'static str {
+        panic!("kaboom in a handler")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_listener_keeps_serving() {
+        let router = axum::Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/ok", axum::routing::get(|| async { "fine" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve_router(listener, router));
+        let answer = get(addr, "/boom").await;
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(
+            answer.contains("kaboom in a handler") && answer.contains("GET /boom"),
+            "{answer}"
+        );
+        let answer = get(addr, "/ok").await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("fine"),
+            "{answer}"
+        );
+        task.abort();
+    }
+}
