@@ -66,7 +66,7 @@ bench-metadata SECONDS="5" CONNECTIONS="4":
 bench-acr SECONDS="5" CONNECTIONS="4":
     cargo run --release -q -p fake-acr --example bench_acr -- {{SECONDS}} {{CONNECTIONS}}
 
-# Fuzz the ConfigMap parser and image references for SECONDS each (cargo-fuzz on the stable toolchain via RUSTC_BOOTSTRAP=1).
+# Run every fuzz target for SECONDS each (cargo-fuzz on the stable toolchain via RUSTC_BOOTSTRAP=1): the ConfigMap parser, image references, acs-wire's signed-request verification, both fakes' requests and admin bodies, the refresher's answer readers.
 fuzz SECONDS="60":
     #!/usr/bin/env bash
     set -euo pipefail
@@ -74,7 +74,7 @@ fuzz SECONDS="60":
       echo "== installing cargo-fuzz" >&2
       cargo install cargo-fuzz --locked
     fi
-    for target in configmap image_ref; do
+    for target in configmap image_ref signed_request acr_request metadata_request admin_bodies refresher_readers; do
       echo "== fuzz $target for {{SECONDS}} s" >&2
       RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir tests/fuzz -s none "$target" -- -max_total_time={{SECONDS}}
     done

@@ -141,7 +141,13 @@ impl ImageRef {
     /// The repository without tag or digest (`docker.io/library/nginx`): what kubelet looks up
     /// in its keyring (`repoToPull`).
     pub fn name(&self) -> String {
-        format!("{}/{}", self.domain, self.path)
+        // As the Go library: a reference whose first component only looks like a host (e.g.
+        // `a_b.c/d`, not a valid domain) has no domain, and its name is the path alone.
+        if self.domain.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}/{}", self.domain, self.path)
+        }
     }
 
     /// The registry host without the port.
@@ -252,6 +258,17 @@ mod tests {
         );
         assert_eq!(name("[::1]:5000/foo"), "[::1]:5000/foo");
         assert_eq!(name("Example.com/foo"), "Example.com/foo");
+    }
+
+    #[test]
+    fn a_first_component_that_is_no_domain_leaves_the_name_without_one() {
+        let r = ImageRef::parse("zaak_l.8/8").unwrap();
+        assert_eq!((r.domain.as_str(), r.name()), ("", "zaak_l.8/8".to_owned()));
+        assert_eq!(
+            ImageRef::parse(&r.to_string()),
+            Ok(r),
+            "normalising is idempotent"
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::hosts;
-use crate::settings::{BoundAddrs, LiveFieldConflict, Settings, SettingsError};
+use crate::settings::{
+    BoundAddrs, InvalidValue, LiveFieldConflict, MAX_CLOCK_OFFSET_SECS, MAX_LATENCY_MS,
+    MAX_LIFETIME_SECS, Settings, SettingsError, check_range,
+};
 use crate::world::World;
 
 /// A fault: when a request matches every given selector, apply the effect (after
@@ -51,6 +54,44 @@ pub struct FaultRule {
     pub count: Option<u32>,
     /// Apply with this probability (0..=1) per matching request.
     pub probability: Option<f64>,
+}
+
+impl FaultRule {
+    /// Checks the rule's values: `latency_ms` ≤ [`MAX_LATENCY_MS`], `status` 100..=599,
+    /// `count` ≥ 1, `probability` within 0.0..=1.0, `code` only with `status`. `field` prefixes
+    /// the names in errors (`faults[0]`, or `fault` for `POST /faults`).
+    pub fn validate(&self, field: &str) -> Result<(), InvalidValue> {
+        check_range(
+            &format!("{field}.latency_ms"),
+            self.latency_ms,
+            0,
+            MAX_LATENCY_MS,
+        )?;
+        if let Some(status) = self.status {
+            check_range(&format!("{field}.status"), status, 100, 599)?;
+        }
+        if let Some(count) = self.count {
+            check_range(&format!("{field}.count"), count, 1, u32::MAX)?;
+        }
+        if let Some(p) = self.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            // NaN fails the range check too; JSON cannot carry it, the in-process API can.
+            return Err(InvalidValue::new(
+                format!("{field}.probability"),
+                p,
+                "0.0..=1.0",
+            ));
+        }
+        if let (Some(code), None) = (&self.code, self.status) {
+            return Err(InvalidValue::new(
+                format!("{field}.code"),
+                code,
+                "a code only together with a status",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What a fault asks the server to do after its latency.
@@ -242,14 +283,37 @@ impl Admin {
         Ok(())
     }
 
-    /// Server time: wall clock plus the offset.
+    /// Server time: wall clock plus the offset (checked arithmetic: the offset is bounded when
+    /// set, and an impossible sum stays at the wall clock rather than panicking).
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::seconds(self.clock_offset_secs())
+        let wall = Utc::now();
+        chrono::TimeDelta::try_seconds(self.clock_offset_secs())
+            .and_then(|d| wall.checked_add_signed(d))
+            .unwrap_or(wall)
+    }
+
+    /// Shifts the server clock by `secs` (negative: into the past), within
+    /// ±[`MAX_CLOCK_OFFSET_SECS`]; otherwise refused and the offset unchanged.
+    pub fn try_set_clock_offset_secs(&self, secs: i64) -> Result<(), InvalidValue> {
+        check_range(
+            "offset_secs",
+            secs,
+            -MAX_CLOCK_OFFSET_SECS,
+            MAX_CLOCK_OFFSET_SECS,
+        )?;
+        self.shared.clock_offset_secs.store(secs, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Shifts the server clock by `secs` (negative: into the past).
+    ///
+    /// # Panics
+    /// When `secs` is beyond ±[`MAX_CLOCK_OFFSET_SECS`] (100 years); use
+    /// [`Admin::try_set_clock_offset_secs`] for values from outside.
     pub fn set_clock_offset_secs(&self, secs: i64) {
-        self.shared.clock_offset_secs.store(secs, Ordering::SeqCst);
+        if let Err(e) = self.try_set_clock_offset_secs(secs) {
+            panic!("fake-acr set_clock_offset_secs: {e}");
+        }
     }
 
     /// Current clock offset, seconds.
@@ -257,11 +321,22 @@ impl Admin {
         self.shared.clock_offset_secs.load(Ordering::SeqCst)
     }
 
-    /// Lifetime of registry passwords issued from now on, seconds (≥ 1).
+    /// Lifetime of registry passwords issued from now on, seconds, within
+    /// 1..=[`MAX_LIFETIME_SECS`]; otherwise refused and the lifetime unchanged.
+    pub fn try_set_token_lifetime_secs(&self, secs: u64) -> Result<(), InvalidValue> {
+        check_range("secs", secs, 1, MAX_LIFETIME_SECS)?;
+        self.shared
+            .token_lifetime_secs
+            .store(secs, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Lifetime of registry passwords issued from now on, seconds, clamped into
+    /// 1..=[`MAX_LIFETIME_SECS`].
     pub fn set_token_lifetime_secs(&self, secs: u64) {
         self.shared
             .token_lifetime_secs
-            .store(secs.max(1), Ordering::SeqCst);
+            .store(secs.clamp(1, MAX_LIFETIME_SECS), Ordering::SeqCst);
     }
 
     /// Current registry password lifetime, seconds.
@@ -269,9 +344,22 @@ impl Admin {
         self.shared.token_lifetime_secs.load(Ordering::SeqCst)
     }
 
-    /// Adds a fault rule.
-    pub fn add_fault(&self, rule: FaultRule) {
+    /// Adds a fault rule after [`FaultRule::validate`]; a refused rule is not added.
+    pub fn try_add_fault(&self, rule: FaultRule) -> Result<(), InvalidValue> {
+        rule.validate("fault")?;
         lock(&self.shared.faults).push(rule);
+        Ok(())
+    }
+
+    /// Adds a fault rule.
+    ///
+    /// # Panics
+    /// When the rule is invalid ([`FaultRule::validate`]); use [`Admin::try_add_fault`] for
+    /// rules from outside.
+    pub fn add_fault(&self, rule: FaultRule) {
+        if let Err(e) = self.try_add_fault(rule) {
+            panic!("fake-acr add_fault: {e}");
+        }
     }
 
     /// Active fault rules.
@@ -395,16 +483,6 @@ impl Admin {
     }
 }
 
-#[derive(Deserialize)]
-struct ClockBody {
-    offset_secs: i64,
-}
-
-#[derive(Deserialize)]
-struct LifetimeBody {
-    secs: u64,
-}
-
 /// Answer of a successful `PUT /settings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplacedSettings {
@@ -417,7 +495,8 @@ pub struct ReplacedSettings {
 pub struct AdminErrorBody {
     /// What went wrong, never with a secret in it.
     pub error: String,
-    /// The listener-bound settings key that cannot change, if that was the reason.
+    /// The field or settings key refused (`offset_secs`, `faults[0].status`, `listen`), when
+    /// the error is about one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Host names the running TLS certificate does not cover, if that was the reason.
@@ -427,6 +506,121 @@ pub struct AdminErrorBody {
 
 fn bad_request(body: AdminErrorBody) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+/// 400 naming the refused field, its value and what is accepted.
+fn invalid(what: &str, e: &InvalidValue) -> Response {
+    bad_request(AdminErrorBody {
+        error: format!("fake-acr {what}: {e}"),
+        field: Some(e.field.clone()),
+        hosts: Vec::new(),
+    })
+}
+
+/// The one integer field of a small admin body (`{"offset_secs": N}`): refuses what is not
+/// JSON, not an object, has other keys, or whose value is not an integer in `min..=max`.
+fn int_body(
+    what: &str,
+    body: &[u8],
+    field: &str,
+    min: i128,
+    max: i128,
+) -> Result<i128, Box<Response>> {
+    let refuse = |error: String, field: Option<&str>| {
+        Box::new(bad_request(AdminErrorBody {
+            error: format!("fake-acr {what}: {error}"),
+            field: field.map(str::to_owned),
+            hosts: Vec::new(),
+        }))
+    };
+    let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        refuse(
+            format!("the body is not JSON ({e}); expected {{\"{field}\": {min}..={max}}}"),
+            None,
+        )
+    })?;
+    let Some(map) = doc.as_object() else {
+        return Err(refuse(
+            format!("the body is {doc}, expected {{\"{field}\": {min}..={max}}}"),
+            None,
+        ));
+    };
+    if let Some(other) = map.keys().find(|k| *k != field) {
+        return Err(refuse(
+            format!("unknown field {other:?}; the only field is {field:?}"),
+            Some(other),
+        ));
+    }
+    let Some(value) = map.get(field) else {
+        return Err(refuse(
+            format!("missing field {field:?} ({min}..={max})"),
+            Some(field),
+        ));
+    };
+    let n = value
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| value.as_u64().map(i128::from));
+    match n {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Box::new(invalid(
+            what,
+            &InvalidValue::new(field, value, format!("an integer in {min}..={max}")),
+        ))),
+    }
+}
+
+/// `PUT /clock {"offset_secs": N}`.
+async fn put_clock(State(a): State<Admin>, body: axum::body::Bytes) -> Response {
+    let max = i128::from(MAX_CLOCK_OFFSET_SECS);
+    match int_body("clock", &body, "offset_secs", -max, max) {
+        Ok(n) => match i64::try_from(n)
+            .map_err(|_| InvalidValue::new("offset_secs", n.to_string(), "an i64"))
+            .and_then(|n| a.try_set_clock_offset_secs(n))
+        {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => invalid("clock", &e),
+        },
+        Err(r) => *r,
+    }
+}
+
+/// `PUT /token-lifetime {"secs": N}`.
+async fn put_token_lifetime(State(a): State<Admin>, body: axum::body::Bytes) -> Response {
+    match int_body(
+        "token lifetime",
+        &body,
+        "secs",
+        1,
+        i128::from(MAX_LIFETIME_SECS),
+    ) {
+        Ok(n) => match u64::try_from(n)
+            .map_err(|_| InvalidValue::new("secs", n.to_string(), "a u64"))
+            .and_then(|n| a.try_set_token_lifetime_secs(n))
+        {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => invalid("token lifetime", &e),
+        },
+        Err(r) => *r,
+    }
+}
+
+/// `POST /faults`: one [`FaultRule`] (JSON, unknown keys refused), validated before it is added.
+async fn post_fault(State(a): State<Admin>, body: axum::body::Bytes) -> Response {
+    let rule: FaultRule = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad_request(AdminErrorBody {
+                error: format!("fake-acr fault rule: {e}"),
+                field: None,
+                hosts: Vec::new(),
+            });
+        }
+    };
+    match a.try_add_fault(rule) {
+        Ok(()) => StatusCode::CREATED.into_response(),
+        Err(e) => invalid("fault rule", &e),
+    }
 }
 
 /// Every secret value a settings document carries (as text), to blank out of parser errors.
@@ -481,7 +675,7 @@ async fn put_settings(State(a): State<Admin>, body: axum::body::Bytes) -> Respon
             let (field, hosts) = match &e {
                 ReplaceError::LiveField(c) => (Some(c.field.to_owned()), Vec::new()),
                 ReplaceError::HostsNotCovered { hosts } => (None, hosts.clone()),
-                ReplaceError::Invalid(_) => (None, Vec::new()),
+                ReplaceError::Invalid(e) => (e.field().map(str::to_owned), Vec::new()),
             };
             bad_request(AdminErrorBody {
                 error: e.to_string(),
@@ -516,35 +710,14 @@ pub fn router(admin: Admin) -> axum::Router {
         .route(
             "/faults",
             get(|State(a): State<Admin>| async move { Json(a.faults()) })
-                .post(
-                    |State(a): State<Admin>, Json(rule): Json<FaultRule>| async move {
-                        a.add_fault(rule);
-                        StatusCode::CREATED
-                    },
-                )
+                .post(post_fault)
                 .delete(|State(a): State<Admin>| async move {
                     a.clear_faults();
                     StatusCode::NO_CONTENT
                 }),
         )
-        .route(
-            "/clock",
-            put(
-                |State(a): State<Admin>, Json(b): Json<ClockBody>| async move {
-                    a.set_clock_offset_secs(b.offset_secs);
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
-        .route(
-            "/token-lifetime",
-            put(
-                |State(a): State<Admin>, Json(b): Json<LifetimeBody>| async move {
-                    a.set_token_lifetime_secs(b.secs);
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
+        .route("/clock", put(put_clock))
+        .route("/token-lifetime", put(put_token_lifetime))
         .route(
             "/reset",
             post(|State(a): State<Admin>| async move {

@@ -17,11 +17,14 @@
 //! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
 //! - `world` (private): the served world derived from the settings, swapped whole on replacement.
 //! - `server` (private): the listener and Host dispatch.
+//! - `http1` (private): serving one connection: 500 for a panicking handler, 431 for an oversized
+//!   head, drained before closing.
 
 pub mod admin;
 #[cfg(feature = "client")]
 mod client;
 pub mod hosts;
+mod http1;
 pub mod images;
 mod openapi;
 pub mod policy;
@@ -129,11 +132,7 @@ impl FakeAcr {
         );
         let main_task = tokio::spawn(server::serve(listener, admin.clone(), acceptor));
         let router = admin::router(admin.clone());
-        let admin_task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(admin_listener, router).await {
-                tracing::error!(error = %e, "fake-acr admin listener stopped");
-            }
-        });
+        let admin_task = tokio::spawn(http1::serve_router(admin_listener, router));
         Ok(Running {
             addr,
             admin_addr,
@@ -174,6 +173,30 @@ impl Running {
     /// Every host name served.
     pub fn hosts(&self) -> Vec<String> {
         self.admin.hosts()
+    }
+
+    /// Answers one request as the main listener would (the Host header picks the service;
+    /// faults, log and clock apply), without a connection; `None` when a fault drops the
+    /// connection. For embedding and fuzzing.
+    pub async fn answer(
+        &self,
+        req: http::Request<hyper::body::Bytes>,
+    ) -> Option<http::Response<hyper::body::Bytes>> {
+        use http_body_util::BodyExt as _;
+        let app = server::App {
+            world: self.admin.world(),
+            admin: self.admin.clone(),
+        };
+        let response = server::handle(app, req.map(http_body_util::Full::new))
+            .await
+            .ok()?;
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Some(http::Response::from_parts(parts, body))
     }
 
     /// Serves `settings` from now on as if freshly started with them ([`Admin::replace_settings`]).

@@ -298,7 +298,7 @@ fn dispatch(
     let sts_expiry_ms = signed.security_token.as_deref().and_then(|t| {
         sts::validate(&app.world.settings.account_secret, &signed.access_key_id, t)
             .ok()
-            .map(|(c, _)| c.expires_at * 1000)
+            .map(|(c, _)| c.expires_at.saturating_mul(1000))
     });
     let expiry_ms = |now_ms: i64| {
         let lifetime = app.admin.token_lifetime_secs() as i64 * 1000;

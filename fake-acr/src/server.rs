@@ -8,7 +8,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::admin::{Admin, FaultEffect, LogEntry};
@@ -84,32 +83,40 @@ pub(crate) async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Usually EMFILE under load: back off briefly instead of spinning.
+                tracing::warn!(%error, "fake-acr accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let admin = admin.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 // Each request takes the world current now; a replacement affects the next one.
                 let app = App {
                     world: admin.world(),
                     admin: admin.clone(),
                 };
-                async move { handle(app, req).await }
+                let what = format!("{} {}", req.method(), req.uri().path());
+                async move {
+                    // Its own task: a panic in a handler becomes a 500, not a dead connection.
+                    match tokio::spawn(handle(app, req)).await {
+                        Ok(answer) => answer,
+                        Err(e) => Ok(crate::http1::panic_response(&what, e)),
+                    }
+                }
             });
-            let builder = hyper::server::conn::http1::Builder::new();
             match tls {
                 Some(acceptor) => {
                     if let Ok(s) = acceptor.accept(stream).await {
-                        let _ = builder.serve_connection(TokioIo::new(s), service).await;
+                        crate::http1::serve(s, service).await;
                     }
                 }
-                None => {
-                    let _ = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                }
+                None => crate::http1::serve(stream, service).await,
             }
         });
     }
@@ -120,7 +127,11 @@ pub(crate) async fn serve(
 #[error("connection dropped by a fault rule")]
 pub(crate) struct Dropped;
 
-async fn handle(app: App, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+pub(crate) async fn handle<B>(app: App, req: Request<B>) -> Result<Response<Full<Bytes>>, Dropped>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (parts, body) = req.into_parts();
     let host = parts
         .headers

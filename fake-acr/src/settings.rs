@@ -251,6 +251,86 @@ pub enum SettingsError {
     /// A value is inconsistent.
     #[error("fake-acr settings: {0}")]
     Invalid(String),
+    /// One value is outside what the fake accepts.
+    #[error("fake-acr settings: {0}")]
+    Value(#[from] InvalidValue),
+}
+
+impl SettingsError {
+    /// The settings key the error is about, when it is about one (`faults[0].probability`).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Value(v) => Some(&v.field),
+            Self::Read { .. } | Self::Parse { .. } | Self::Invalid(_) => None,
+        }
+    }
+}
+
+/// Longest registry password or bearer JWT lifetime: 10 years (time arithmetic stays far from
+/// the calendar's limits).
+pub const MAX_LIFETIME_SECS: u64 = 315_360_000;
+/// Largest allowed clock skew of signed requests: one year.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 31_536_000;
+/// Largest clock offset either way: 100 years.
+pub const MAX_CLOCK_OFFSET_SECS: i64 = 3_155_760_000;
+/// Longest injected latency: 10 minutes.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+
+/// An input value (settings key or admin body field) the fake does not accept: names the field,
+/// the value and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} = {value} is not accepted: {accepted}")]
+pub struct InvalidValue {
+    /// The key, as in the document (`token_lifetime_secs`, `faults[0].status`).
+    pub field: String,
+    /// The value given (JSON text).
+    pub value: String,
+    /// What is accepted (`1..=315360000`).
+    pub accepted: String,
+}
+
+impl InvalidValue {
+    /// `field` = `value` (shown as JSON) is refused; `accepted` says what would do.
+    pub fn new(
+        field: impl Into<String>,
+        value: impl Serialize,
+        accepted: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            value: json_text(&value),
+            accepted: accepted.into(),
+        }
+    }
+}
+
+/// `value` within `min..=max`, or an [`InvalidValue`] naming `field` and the range.
+pub fn check_range<T: PartialOrd + Serialize + fmt::Display>(
+    field: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), InvalidValue> {
+    if value >= min && value <= max {
+        Ok(())
+    } else {
+        Err(InvalidValue::new(field, value, format!("{min}..={max}")))
+    }
+}
+
+/// `text` non-empty, at most `max` characters, each allowed by `ok`; `accepted` describes it.
+fn check_name(
+    field: &str,
+    text: &str,
+    max: usize,
+    ok: impl Fn(char) -> bool,
+    accepted: &str,
+) -> Result<(), InvalidValue> {
+    if text.is_empty() || text.chars().count() > max || !text.chars().all(ok) {
+        Err(InvalidValue::new(field, text, accepted))
+    } else {
+        Ok(())
+    }
 }
 
 impl Settings {
@@ -269,12 +349,94 @@ impl Settings {
         Ok(s)
     }
 
-    /// Checks the cross-field rules: known regions for instances, non-zero lifetimes.
+    /// Checks every value and the cross-field rules: lifetimes and skew within their ranges,
+    /// region ids, instance ids and names usable in host names and unique, known regions for
+    /// instances, repository names `namespace/name`, fault rules ([`crate::admin::FaultRule::validate`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.token_lifetime_secs == 0 {
-            return Err(SettingsError::Invalid(
-                "token_lifetime_secs must be at least 1".into(),
-            ));
+        check_range(
+            "token_lifetime_secs",
+            self.token_lifetime_secs,
+            1,
+            MAX_LIFETIME_SECS,
+        )?;
+        check_range(
+            "bearer_lifetime_secs",
+            self.bearer_lifetime_secs,
+            1,
+            MAX_LIFETIME_SECS,
+        )?;
+        check_range(
+            "max_clock_skew_secs",
+            self.max_clock_skew_secs,
+            0,
+            MAX_CLOCK_SKEW_SECS,
+        )?;
+        if let Some(port) = self.advertised_port {
+            check_range("advertised_port", port, 1, u16::MAX)?;
+        }
+        let label = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        const LABEL: &str = "1 to 63 characters of a-z, 0-9 and -";
+        let check_repos = |field: String, repos: &[Repository]| -> Result<(), InvalidValue> {
+            for (k, r) in repos.iter().enumerate() {
+                let ok = r.name.split_once('/').is_some_and(|(ns, name)| {
+                    !ns.is_empty() && !name.is_empty() && !name.contains('/')
+                }) && !r.name.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(InvalidValue::new(
+                        format!("{field}[{k}].name"),
+                        &r.name,
+                        "namespace/name, both non-empty, without spaces",
+                    ));
+                }
+            }
+            Ok(())
+        };
+        for (k, r) in self.regions.iter().enumerate() {
+            check_name(&format!("regions[{k}].id"), &r.id, 63, label, LABEL)?;
+            if self.regions[..k].iter().any(|o| o.id == r.id) {
+                return Err(InvalidValue::new(
+                    format!("regions[{k}].id"),
+                    &r.id,
+                    "a region id not already listed",
+                )
+                .into());
+            }
+            check_repos(
+                format!("regions[{k}].personal_repositories"),
+                &r.personal_repositories,
+            )?;
+        }
+        for (k, i) in self.instances.iter().enumerate() {
+            check_name(
+                &format!("instances[{k}].id"),
+                &i.id,
+                63,
+                |c| c.is_ascii_alphanumeric() || c == '-',
+                "1 to 63 characters of A-Z, a-z, 0-9 and -",
+            )?;
+            check_name(&format!("instances[{k}].name"), &i.name, 63, label, LABEL)?;
+            if self.instances[..k].iter().any(|o| o.id == i.id) {
+                return Err(InvalidValue::new(
+                    format!("instances[{k}].id"),
+                    &i.id,
+                    "an instance id not already listed",
+                )
+                .into());
+            }
+            check_repos(format!("instances[{k}].repositories"), &i.repositories)?;
+        }
+        for (k, key) in self.access_keys.iter().enumerate() {
+            if key.id.is_empty() {
+                return Err(InvalidValue::new(
+                    format!("access_keys[{k}].id"),
+                    "",
+                    "a non-empty AccessKeyId",
+                )
+                .into());
+            }
+        }
+        for (k, rule) in self.faults.iter().enumerate() {
+            rule.validate(&format!("faults[{k}]"))?;
         }
         for i in &self.instances {
             if !self.regions.iter().any(|r| r.id == i.region) {

@@ -220,8 +220,8 @@ impl TokenKeys {
             serde_json::from_slice(&json).map_err(|_| TokenError::Malformed("claims"))?;
         if claims.exp <= now || claims.nbf > now {
             return Err(TokenError::Expired {
-                expired_at_ms: claims.exp * 1000,
-                now_ms: now * 1000,
+                expired_at_ms: claims.exp.saturating_mul(1000),
+                now_ms: now.saturating_mul(1000),
             });
         }
         Ok(claims)

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultRule, InstalledFault};
 use crate::service::Shared;
-use crate::settings::{HardenedMode, Listeners, Replacement, Settings, SettingsError};
+use crate::settings::{
+    HardenedMode, Listeners, MAX_CLOCK_OFFSET_SECONDS, Replacement, Settings, SettingsError,
+    check_rfc3339, check_role,
+};
 use crate::state::{CredentialsSummary, RequestRecord, StateSnapshot};
 
 /// In-process control of a running fake (the admin HTTP API does the same).
@@ -68,9 +71,21 @@ impl Admin {
         Ok(())
     }
 
+    /// Installs a fault rule after [`FaultRule::validate`]; returns its id. A refused rule is
+    /// not installed.
+    pub fn try_add_fault(&self, rule: FaultRule) -> Result<u64, SettingsError> {
+        rule.validate("fault")?;
+        Ok(self.shared.lock().add_fault(rule))
+    }
+
     /// Installs a fault rule; returns its id.
+    ///
+    /// # Panics
+    /// When the rule is invalid ([`FaultRule::validate`]); use [`Admin::try_add_fault`] for
+    /// rules from outside.
     pub fn add_fault(&self, rule: FaultRule) -> u64 {
-        self.shared.lock().add_fault(rule)
+        self.try_add_fault(rule)
+            .unwrap_or_else(|e| panic!("fake-metadata add_fault: {e}"))
     }
 
     /// Removes one fault rule; false if there is none with that id.
@@ -103,9 +118,21 @@ impl Admin {
         self.shared.lock().rotate()
     }
 
+    /// Moves the fake's clock by `offset` from the system clock, within
+    /// ±[`MAX_CLOCK_OFFSET_SECONDS`](crate::settings::MAX_CLOCK_OFFSET_SECONDS); otherwise
+    /// refused and the offset unchanged.
+    pub fn try_set_clock_offset(&self, offset: chrono::Duration) -> Result<(), SettingsError> {
+        self.shared.lock().set_clock_offset(offset)
+    }
+
     /// Moves the fake's clock by `offset` from the system clock.
+    ///
+    /// # Panics
+    /// When `offset` is beyond ±100 years; use [`Admin::try_set_clock_offset`] for values from
+    /// outside.
     pub fn set_clock_offset(&self, offset: chrono::Duration) {
-        self.shared.lock().set_clock_offset(offset);
+        self.try_set_clock_offset(offset)
+            .unwrap_or_else(|e| panic!("fake-metadata set_clock_offset: {e}"));
     }
 
     /// Switches hardened mode.
@@ -113,14 +140,44 @@ impl Admin {
         self.shared.lock().settings.hardened = mode;
     }
 
-    /// Attaches a role (or none: "no role attached").
-    pub fn set_role(&self, role: Option<String>) {
+    /// Attaches a role (or none: "no role attached"); a name [`check_role`] refuses changes
+    /// nothing.
+    pub fn try_set_role(&self, role: Option<String>) -> Result<(), SettingsError> {
+        if let Some(r) = &role {
+            check_role("role", r)?;
+        }
         self.shared.lock().settings.role = role;
+        Ok(())
+    }
+
+    /// Attaches a role (or none: "no role attached").
+    ///
+    /// # Panics
+    /// When the name is not a role name ([`check_role`]); use [`Admin::try_set_role`] for
+    /// values from outside.
+    pub fn set_role(&self, role: Option<String>) {
+        self.try_set_role(role)
+            .unwrap_or_else(|e| panic!("fake-metadata set_role: {e}"));
+    }
+
+    /// Schedules a spot termination (`instance/spot/termination-time`, RFC 3339), or cancels
+    /// it; a time that is not RFC 3339 changes nothing.
+    pub fn try_set_spot_termination(&self, time: Option<String>) -> Result<(), SettingsError> {
+        if let Some(t) = &time {
+            check_rfc3339("termination_time", t)?;
+        }
+        self.shared.lock().settings.instance.spot_termination_time = time;
+        Ok(())
     }
 
     /// Schedules a spot termination (`instance/spot/termination-time`), or cancels it.
+    ///
+    /// # Panics
+    /// When the time is not RFC 3339; use [`Admin::try_set_spot_termination`] for values from
+    /// outside.
     pub fn set_spot_termination(&self, time: Option<String>) {
-        self.shared.lock().settings.instance.spot_termination_time = time;
+        self.try_set_spot_termination(time)
+            .unwrap_or_else(|e| panic!("fake-metadata set_spot_termination: {e}"));
     }
 
     /// Back to the start-up state (settings, faults, clock); empties the request log.
@@ -175,6 +232,138 @@ fn settings_error(e: &SettingsError) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
+/// A small admin body: a JSON object whose keys are all in `fields`, each present. Refusals
+/// name the body (`what`), the field and what is accepted.
+fn object(
+    what: &str,
+    body: &[u8],
+    fields: &[(&str, &str)],
+) -> Result<serde_json::Map<String, serde_json::Value>, Box<Response>> {
+    let shape = fields
+        .iter()
+        .map(|(f, accepted)| format!("\"{f}\": {accepted}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let refuse = |field: Option<&str>, reason: String| {
+        let mut body =
+            serde_json::json!({ "error": format!("{what}: {reason}; expected {{{shape}}}") });
+        if let Some(f) = field {
+            body["field"] = f.into();
+        }
+        Box::new((StatusCode::BAD_REQUEST, Json(body)).into_response())
+    };
+    let doc: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| refuse(None, format!("the body is not JSON ({e})")))?;
+    let serde_json::Value::Object(map) = doc else {
+        return Err(refuse(None, format!("the body is {doc}, not an object")));
+    };
+    if let Some(other) = map.keys().find(|k| !fields.iter().any(|(f, _)| f == k)) {
+        return Err(refuse(Some(other), format!("unknown field {other:?}")));
+    }
+    if let Some((missing, _)) = fields.iter().find(|(f, _)| !map.contains_key(*f)) {
+        return Err(refuse(Some(missing), format!("missing field {missing:?}")));
+    }
+    Ok(map)
+}
+
+/// 400 naming `field`, the `value` and what is accepted.
+fn refused(what: &str, field: &str, value: &serde_json::Value, accepted: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({
+            "error": format!("{what}: {field} = {value} is not accepted: {accepted}"),
+            "field": field,
+        })),
+    )
+        .into_response()
+}
+
+/// `PUT /clock {"offset_seconds": N}`.
+async fn put_clock(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
+    let accepted =
+        format!("an integer in -{MAX_CLOCK_OFFSET_SECONDS}..={MAX_CLOCK_OFFSET_SECONDS}");
+    let map = match object("clock", &body, &[("offset_seconds", &accepted)]) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let value = &map["offset_seconds"];
+    match value
+        .as_i64()
+        .filter(|n| n.unsigned_abs() <= MAX_CLOCK_OFFSET_SECONDS.unsigned_abs())
+    {
+        Some(n) => match a.try_set_clock_offset(chrono::Duration::seconds(n)) {
+            Ok(()) => Json(a.state()).into_response(),
+            Err(e) => settings_error(&e),
+        },
+        None => refused("clock", "offset_seconds", value, &accepted),
+    }
+}
+
+/// `PUT /hardened {"mode": "optional"|"required"}`.
+async fn put_hardened(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
+    let accepted = "\"optional\" or \"required\"";
+    let map = match object("hardened", &body, &[("mode", accepted)]) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let value = &map["mode"];
+    match value.as_str().map(str::parse::<HardenedMode>) {
+        Some(Ok(mode)) => {
+            a.set_hardened(mode);
+            Json(a.state()).into_response()
+        }
+        _ => refused("hardened", "mode", value, accepted),
+    }
+}
+
+/// `PUT /role {"role": NAME|null}`.
+async fn put_role(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
+    let accepted = "a role name (1 to 64 of A-Z a-z 0-9 . - _) or null";
+    let map = match object("role", &body, &[("role", accepted)]) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let role = match &map["role"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => return refused("role", "role", other, accepted),
+    };
+    match a.try_set_role(role) {
+        Ok(()) => Json(a.state()).into_response(),
+        Err(e) => settings_error(&e),
+    }
+}
+
+/// `PUT /spot {"termination_time": RFC3339|null}`.
+async fn put_spot(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
+    let accepted = "an RFC 3339 time like \"2026-11-28T20:00:00Z\" or null";
+    let map = match object("spot", &body, &[("termination_time", accepted)]) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let time = match &map["termination_time"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => return refused("spot", "termination_time", other, accepted),
+    };
+    match a.try_set_spot_termination(time) {
+        Ok(()) => Json(a.state()).into_response(),
+        Err(e) => settings_error(&e),
+    }
+}
+
+/// `POST /faults`: one [`FaultRule`] (JSON), validated before it is installed.
+async fn post_fault(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
+    let rule: FaultRule = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("fault rule: {e}")),
+    };
+    match a.try_add_fault(rule) {
+        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Err(e) => settings_error(&e),
+    }
+}
+
 /// The admin HTTP API.
 pub fn router(admin: Admin) -> Router {
     Router::new()
@@ -185,18 +374,7 @@ pub fn router(admin: Admin) -> Router {
         .route(
             "/faults",
             get(|AxumState(a): AxumState<Admin>| async move { Json(a.faults()) })
-                .post(
-                    |AxumState(a): AxumState<Admin>, Json(rule): Json<FaultRule>| async move {
-                        if rule.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
-                            return error(
-                                StatusCode::BAD_REQUEST,
-                                "probability must be within 0.0..=1.0",
-                            );
-                        }
-                        let id = a.add_fault(rule);
-                        (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response()
-                    },
-                )
+                .post(post_fault)
                 .delete(|AxumState(a): AxumState<Admin>| async move {
                     a.clear_faults();
                     StatusCode::NO_CONTENT
@@ -235,42 +413,10 @@ pub fn router(admin: Admin) -> Router {
                 }
             }),
         )
-        .route(
-            "/clock",
-            put(
-                |AxumState(a): AxumState<Admin>, Json(body): Json<ClockOffset>| async move {
-                    a.set_clock_offset(chrono::Duration::seconds(body.offset_seconds));
-                    Json(a.state())
-                },
-            ),
-        )
-        .route(
-            "/hardened",
-            put(
-                |AxumState(a): AxumState<Admin>, Json(body): Json<HardenedBody>| async move {
-                    a.set_hardened(body.mode);
-                    Json(a.state())
-                },
-            ),
-        )
-        .route(
-            "/role",
-            put(
-                |AxumState(a): AxumState<Admin>, Json(body): Json<RoleBody>| async move {
-                    a.set_role(body.role);
-                    Json(a.state())
-                },
-            ),
-        )
-        .route(
-            "/spot",
-            put(
-                |AxumState(a): AxumState<Admin>, Json(body): Json<SpotBody>| async move {
-                    a.set_spot_termination(body.termination_time);
-                    Json(a.state())
-                },
-            ),
-        )
+        .route("/clock", put(put_clock))
+        .route("/hardened", put(put_hardened))
+        .route("/role", put(put_role))
+        .route("/spot", put(put_spot))
         .route(
             "/settings",
             get(|AxumState(a): AxumState<Admin>| async move { Json(a.settings().redacted()) }).put(

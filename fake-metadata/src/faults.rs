@@ -5,6 +5,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Longest injected latency of one rule: 10 minutes.
+pub const MAX_LATENCY_MILLIS: u64 = 600_000;
+/// Longest path glob of a rule.
+pub const MAX_GLOB_CHARS: usize = 1024;
+
 /// What happens to a request a rule matches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -120,6 +125,57 @@ impl FaultRule {
         self
     }
 
+    /// Checks the rule's values: `path` at most [`MAX_GLOB_CHARS`] characters, `millis` ≤
+    /// [`MAX_LATENCY_MILLIS`], `status` 100..=599, `count` ≥ 1, `probability` within
+    /// 0.0..=1.0, `not_before` before `not_after`. `field` prefixes the names in errors
+    /// (`faults[0]`, or `fault` for `POST /faults`).
+    pub fn validate(&self, field: &str) -> Result<(), crate::settings::SettingsError> {
+        let bad =
+            |name: &str, value: String, accepted: &str| crate::settings::SettingsError::Invalid {
+                field: format!("{field}.{name}"),
+                reason: format!("{value} is not accepted: {accepted}"),
+            };
+        let glob_chars = self.path.chars().count();
+        if glob_chars > MAX_GLOB_CHARS {
+            return Err(bad(
+                "path",
+                format!("a glob of {glob_chars} characters"),
+                &format!("at most {MAX_GLOB_CHARS} characters"),
+            ));
+        }
+        match &self.fault {
+            FaultKind::Latency { millis } if *millis > MAX_LATENCY_MILLIS => {
+                return Err(bad(
+                    "millis",
+                    millis.to_string(),
+                    &format!("0..={MAX_LATENCY_MILLIS}"),
+                ));
+            }
+            FaultKind::Status { status, .. } if !(100..=599).contains(status) => {
+                return Err(bad("status", status.to_string(), "100..=599"));
+            }
+            _ => {}
+        }
+        if self.count == Some(0) {
+            return Err(bad("count", "0".into(), &format!("1..={}", u64::MAX)));
+        }
+        if let Some(p) = self.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(bad("probability", p.to_string(), "0.0..=1.0"));
+        }
+        if let (Some(from), Some(until)) = (self.not_before, self.not_after)
+            && from >= until
+        {
+            return Err(bad(
+                "not_after",
+                until.to_rfc3339(),
+                &format!("a time after not_before ({})", from.to_rfc3339()),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the rule's static conditions (method, path, window) hold; count/probability aside.
     pub fn matches(&self, method: &str, path: &str, now: DateTime<Utc>) -> bool {
         self.method
@@ -199,7 +255,9 @@ pub fn plan(
             continue;
         }
         match &rule.fault {
-            FaultKind::Latency { millis } => plan.latency += Duration::from_millis(*millis),
+            FaultKind::Latency { millis } => {
+                plan.latency = plan.latency.saturating_add(Duration::from_millis(*millis));
+            }
             other if plan.action.is_none() => plan.action = Some(other.clone()),
             // A second answer-replacing fault does not fire, so it is not counted either.
             _ => continue,

@@ -7,6 +7,8 @@
 //! - `service`: the metadata endpoints themselves (docs/wire.md).
 //! - `admin`: the in-process admin handle and the admin HTTP API.
 //! - `server`: starting both listeners; shutdown on drop.
+//! - `http1` (private): serving one connection: 500 for a panicking handler, 431 for an
+//!   oversized head, drained before closing.
 //! - `client` (feature `client`): `RemoteAdmin`, the admin HTTP API of a fake elsewhere.
 //! - `testing` (feature `testing`): network-namespace and Python/Node environment plumbing for
 //!   interop tests.
@@ -16,6 +18,7 @@ pub mod admin;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod faults;
+mod http1;
 pub mod server;
 pub mod service;
 pub mod settings;

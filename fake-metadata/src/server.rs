@@ -5,18 +5,21 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt as _;
 
 use crate::admin::{self, Admin};
+use crate::http1;
 use crate::service::{self, DropConnection, Shared};
 use crate::settings::{Listeners, Settings};
 
 /// Why the fake could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The settings are not usable ([`Settings::validate`]).
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
@@ -37,12 +40,14 @@ pub struct Running {
     addr: SocketAddr,
     admin_addr: SocketAddr,
     admin: Admin,
+    metadata_router: Router,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl FakeMetadata {
     /// Binds both listeners (by default 127.0.0.1 with ephemeral ports) and starts serving.
     pub async fn start(settings: Settings) -> Result<Running, Error> {
+        settings.validate()?;
         let bind = |what, addr| async move {
             TcpListener::bind(addr)
                 .await
@@ -71,6 +76,7 @@ impl FakeMetadata {
             addr,
             admin_addr,
             admin,
+            metadata_router: metadata_router.clone(),
             tasks: vec![
                 tokio::spawn(accept_loop(listener, metadata_router)),
                 tokio::spawn(accept_loop(admin_listener, admin_router)),
@@ -105,6 +111,26 @@ impl Running {
         self.admin.clone()
     }
 
+    /// Answers one request as the metadata listener would (hardened mode, faults, log and clock
+    /// apply), without a connection; `None` when a fault drops the connection. For embedding
+    /// and fuzzing.
+    pub async fn answer(
+        &self,
+        request: axum::extract::Request,
+    ) -> Option<axum::response::Response> {
+        let response = self
+            .metadata_router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|e| match e {});
+        response
+            .extensions()
+            .get::<DropConnection>()
+            .is_none()
+            .then_some(response)
+    }
+
     /// Serves until either accept loop ends (they only end when aborted).
     pub async fn wait(mut self) {
         let tasks = std::mem::take(&mut self.tasks);
@@ -137,21 +163,22 @@ async fn accept_loop(listener: TcpListener, router: Router) {
                     let _ = stream.set_nodelay(true);
                     let router = router.clone();
                     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                        let router = router.clone();
+                        let what = format!("{} {}", request.method(), request.uri().path());
+                        // Its own task: a panic in a handler becomes a 500, not a dead connection.
+                        let answer = tokio::spawn(router.clone().oneshot(request));
                         async move {
-                            let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
+                            let response = match answer.await {
+                                Ok(r) => r.unwrap_or_else(|e| match e {}),
+                                Err(e) => http1::panic_response(&what, e),
+                            };
                             if response.extensions().get::<DropConnection>().is_some() {
                                 return Err(DroppedByFault);
                             }
                             Ok(response)
                         }
                     });
-                    connections.spawn(async move {
-                        // Errors here are clients going away or the drop fault: nothing to report.
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
+                    // Errors are clients going away or the drop fault: nothing to report.
+                    connections.spawn(http1::serve(stream, service));
                 }
                 Err(error) => {
                     // Usually EMFILE under load: back off briefly instead of spinning.

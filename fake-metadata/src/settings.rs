@@ -317,6 +317,42 @@ pub struct Settings {
     pub instance: InstanceMetadata,
 }
 
+/// Longest credential lifetime: 10 years (time arithmetic stays far from the calendar's limits).
+pub const MAX_LIFETIME: Duration = Duration::from_secs(315_360_000);
+/// Largest clock offset either way: 100 years.
+pub const MAX_CLOCK_OFFSET_SECONDS: i64 = 3_155_760_000;
+/// Most requests kept in the request log.
+pub const MAX_REQUEST_LOG_CAPACITY: usize = 1_000_000;
+/// Longest role name (RAM allows 64).
+pub const MAX_ROLE_CHARS: usize = 64;
+
+/// A RAM role name: 1 to [`MAX_ROLE_CHARS`] characters of `A-Z a-z 0-9 . - _` (it is a path
+/// segment of the metadata service).
+pub fn check_role(field: &str, role: &str) -> Result<(), SettingsError> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if role.is_empty() || role.chars().count() > MAX_ROLE_CHARS || !role.chars().all(ok) {
+        return Err(SettingsError::Invalid {
+            field: field.to_owned(),
+            reason: format!(
+                "{role:?} is not accepted: 1 to {MAX_ROLE_CHARS} characters of A-Z, a-z, 0-9, '.', '-' and '_'"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// An RFC 3339 time such as `2026-11-28T20:00:00Z`.
+pub fn check_rfc3339(field: &str, text: &str) -> Result<(), SettingsError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|_| ())
+        .map_err(|e| SettingsError::Invalid {
+            field: field.to_owned(),
+            reason: format!(
+                "{text:?} is not accepted: an RFC 3339 time like 2026-11-28T20:00:00Z ({e})"
+            ),
+        })
+}
+
 /// The default RAM role name (an ACK worker role).
 pub const DEFAULT_ROLE: &str = "KubernetesWorkerRole-fake";
 
@@ -386,15 +422,48 @@ impl Settings {
         }
     }
 
-    /// Checks what the fake cannot use: every fault rule's probability within 0.0..=1.0.
+    /// Checks every value the fake must be able to compute with: `credential-lifetime`
+    /// 1s..=[`MAX_LIFETIME`], `rotation-lead-time` shorter than it, `request-log-capacity` ≤
+    /// [`MAX_REQUEST_LOG_CAPACITY`], the role name ([`check_role`]), the spot termination time
+    /// (RFC 3339), every fault rule ([`FaultRule::validate`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |field: &str, value: String, accepted: String| SettingsError::Invalid {
+            field: field.to_owned(),
+            reason: format!("{value} is not accepted: {accepted}"),
+        };
+        let lifetime = self.credential_lifetime;
+        if lifetime < Duration::from_secs(1) || lifetime > MAX_LIFETIME {
+            return Err(invalid(
+                "credential-lifetime",
+                format_duration(lifetime),
+                format!("1s..={}", format_duration(MAX_LIFETIME)),
+            ));
+        }
+        if self.rotation_lead_time >= lifetime {
+            return Err(invalid(
+                "rotation-lead-time",
+                format_duration(self.rotation_lead_time),
+                format!(
+                    "shorter than credential-lifetime ({})",
+                    format_duration(lifetime)
+                ),
+            ));
+        }
+        if self.request_log_capacity > MAX_REQUEST_LOG_CAPACITY {
+            return Err(invalid(
+                "request-log-capacity",
+                self.request_log_capacity.to_string(),
+                format!("0..={MAX_REQUEST_LOG_CAPACITY}"),
+            ));
+        }
+        if let Some(role) = &self.role {
+            check_role("role", role)?;
+        }
+        if let Some(t) = &self.instance.spot_termination_time {
+            check_rfc3339("instance.spot-termination-time", t)?;
+        }
         for (i, rule) in self.faults.iter().enumerate() {
-            if let Some(p) = rule.probability.filter(|p| !(0.0..=1.0).contains(p)) {
-                return Err(SettingsError::Invalid {
-                    field: format!("faults[{i}].probability"),
-                    reason: format!("{p} is not within 0.0..=1.0"),
-                });
-            }
+            rule.validate(&format!("faults[{i}]"))?;
         }
         Ok(())
     }

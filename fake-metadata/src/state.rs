@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::faults::{FaultRule, InstalledFault};
-use crate::settings::{HardenedMode, Settings};
+use crate::settings::{HardenedMode, MAX_CLOCK_OFFSET_SECONDS, Settings, SettingsError};
 
 /// Longest token TTL the real server accepts (docs/wire.md).
 pub const MAX_TOKEN_TTL_SECONDS: i64 = 21_600;
@@ -153,14 +153,27 @@ impl State {
         state
     }
 
-    /// Now, by the fake's clock (system clock + offset).
+    /// Now, by the fake's clock (system clock + offset; checked: the offset is bounded when
+    /// set, and an impossible sum stays at the system clock rather than panicking).
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.clock_offset
+        let wall = Utc::now();
+        wall.checked_add_signed(self.clock_offset).unwrap_or(wall)
     }
 
-    /// Sets the clock offset.
-    pub fn set_clock_offset(&mut self, offset: chrono::Duration) {
+    /// Sets the clock offset, within ±[`MAX_CLOCK_OFFSET_SECONDS`]; otherwise refused (field
+    /// `offset_seconds`) and the offset unchanged.
+    pub fn set_clock_offset(&mut self, offset: chrono::Duration) -> Result<(), SettingsError> {
+        let secs = offset.num_seconds();
+        if secs.unsigned_abs() > MAX_CLOCK_OFFSET_SECONDS.unsigned_abs() {
+            return Err(SettingsError::Invalid {
+                field: "offset_seconds".into(),
+                reason: format!(
+                    "{secs} is not accepted: -{MAX_CLOCK_OFFSET_SECONDS}..={MAX_CLOCK_OFFSET_SECONDS} (±100 years)"
+                ),
+            });
+        }
         self.clock_offset = offset;
+        Ok(())
     }
 
     /// The clock offset.
@@ -201,7 +214,11 @@ impl State {
             None => true,
             Some(current) => {
                 current.claims.role != role
-                    || now >= current.credentials.expiration - self.lead_time()
+                    || current
+                        .credentials
+                        .expiration
+                        .checked_sub_signed(self.lead_time())
+                        .is_none_or(|due| now >= due)
                     // A clock moved backwards past the issue time: issue anew so LastUpdated ≤ now.
                     || now < current.credentials.last_updated
             }
@@ -215,7 +232,10 @@ impl State {
     }
 
     fn rotate_for(&mut self, role: &str, now: DateTime<Utc>) -> Issued {
-        let issued = self.issue(role, now, now + self.lifetime());
+        let expires_at = now
+            .checked_add_signed(self.lifetime())
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let issued = self.issue(role, now, expires_at);
         self.previous = self.current.replace(issued.clone());
         issued
     }
@@ -230,8 +250,13 @@ impl State {
     /// Credentials that expired a minute ago (signed like any others), for the fault.
     pub fn expired_credentials(&mut self, role: &str) -> Issued {
         let now = self.now();
-        let expires_at = now - chrono::Duration::seconds(60);
-        self.issue(role, expires_at - self.lifetime(), expires_at)
+        let expires_at = now
+            .checked_sub_signed(chrono::Duration::seconds(60))
+            .unwrap_or(now);
+        let issued_at = expires_at
+            .checked_sub_signed(self.lifetime())
+            .unwrap_or(expires_at);
+        self.issue(role, issued_at, expires_at)
     }
 
     fn token_mac(&self, body: &str) -> Hmac<Sha256> {
@@ -246,7 +271,7 @@ impl State {
         let nonce: u64 = rand::random();
         let body = URL_SAFE_NO_PAD.encode(format!(
             "{}:{nonce:016x}",
-            self.now().timestamp() + ttl_seconds
+            self.now().timestamp().saturating_add(ttl_seconds)
         ));
         let mac = URL_SAFE_NO_PAD.encode(self.token_mac(&body).finalize().into_bytes());
         format!("{body}.{mac}")
@@ -367,9 +392,13 @@ mod tests {
         let first = state.credentials("r");
         assert_eq!(state.credentials("r").claims.serial, first.claims.serial);
         // Jump to just before the lead time: same credentials.
-        state.set_clock_offset(chrono::Duration::seconds(6 * 3600 - 30 * 60 - 5));
+        state
+            .set_clock_offset(chrono::Duration::seconds(6 * 3600 - 30 * 60 - 5))
+            .unwrap();
         assert_eq!(state.credentials("r").claims.serial, first.claims.serial);
-        state.set_clock_offset(chrono::Duration::seconds(6 * 3600 - 30 * 60 + 1));
+        state
+            .set_clock_offset(chrono::Duration::seconds(6 * 3600 - 30 * 60 + 1))
+            .unwrap();
         let second = state.credentials("r");
         assert_ne!(second.claims.serial, first.claims.serial);
         assert!(second.credentials.expiration > first.credentials.expiration);
@@ -396,7 +425,9 @@ mod tests {
         assert_eq!(state.check_token(Some("abc")), TokenUse::Invalid);
         let other = State::new(Settings::default()).issue_token(60);
         assert_eq!(state.check_token(Some(&other)), TokenUse::Invalid);
-        state.set_clock_offset(chrono::Duration::seconds(61));
+        state
+            .set_clock_offset(chrono::Duration::seconds(61))
+            .unwrap();
         assert_eq!(state.check_token(Some(&token)), TokenUse::Invalid);
     }
 

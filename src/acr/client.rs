@@ -544,6 +544,9 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
+/// 9999-12-31T23:59:59.999Z in Unix milliseconds: the latest expiry a token answer may carry.
+const MAX_EXPIRY_MILLIS: i64 = 253_402_300_799_999;
+
 fn millis_field(value: Option<&Value>, name: &str) -> Result<DateTime<Utc>, String> {
     let millis = match value {
         Some(Value::Number(n)) => n.as_i64(),
@@ -551,8 +554,11 @@ fn millis_field(value: Option<&Value>, name: &str) -> Result<DateTime<Utc>, Stri
         _ => None,
     }
     .ok_or_else(|| format!("{name} is missing or not a millisecond timestamp"))?;
+    // Years 1970 to 9999 only: later arithmetic on the expiry (renewal thresholds) stays far
+    // from the calendar's limits.
     DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| format!("{name} {millis} is out of range"))
+        .filter(|_| (0..=MAX_EXPIRY_MILLIS).contains(&millis))
+        .ok_or_else(|| format!("{name} {millis} is out of range (0..={MAX_EXPIRY_MILLIS})"))
 }
 
 fn string_field(value: Option<&Value>, name: &str) -> Result<String, String> {
@@ -586,7 +592,8 @@ pub fn parse_personal_token(body: &Value) -> Result<RegistryToken, String> {
     })
 }
 
-fn parse_endpoint_domains(body: &Value) -> Result<Vec<String>, String> {
+/// Reads a `ListInstanceEndpoint` answer: the enabled endpoints' domains, each once.
+pub fn parse_endpoint_domains(body: &Value) -> Result<Vec<String>, String> {
     let endpoints = body
         .get("Endpoints")
         .and_then(Value::as_array)
@@ -613,7 +620,8 @@ fn parse_endpoint_domains(body: &Value) -> Result<Vec<String>, String> {
     Ok(domains)
 }
 
-fn parse_instances(body: &Value, region: &str) -> Result<(Vec<Instance>, usize), String> {
+/// Reads one `ListInstance` page: its instances (region defaulting to `region`) and `TotalCount`.
+pub fn parse_instances(body: &Value, region: &str) -> Result<(Vec<Instance>, usize), String> {
     let list = body
         .get("Instances")
         .and_then(Value::as_array)

@@ -1,0 +1,233 @@
+//! Bad input never breaks fake-metadata: admin values out of range, contradictory or unknown are
+//! refused with a 400 naming the field, the value and the accepted range, nothing is stored, and
+//! the fake keeps serving; oversized request heads get 431 and oversized bodies 413.
+
+use std::time::Duration;
+
+use fake_metadata::settings::DEFAULT_ROLE;
+use fake_metadata::{FakeMetadata, Running, Settings};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const CREDS: &str = "/latest/meta-data/ram/security-credentials/";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn start() -> Running {
+    FakeMetadata::start(Settings::default())
+        .await
+        .expect("fake-metadata starts")
+}
+
+async fn admin(fake: &Running, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let r = client()
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path}", fake.admin_url()),
+        )
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("the admin listener answers");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+async fn credentials_status(fake: &Running) -> u16 {
+    client()
+        .get(format!("{}{CREDS}{DEFAULT_ROLE}", fake.base_url()))
+        .send()
+        .await
+        .expect("the metadata listener answers")
+        .status()
+        .as_u16()
+}
+
+/// Sends a request whose head carries a header of `size` bytes and returns the raw answer.
+async fn oversized_head(addr: std::net::SocketAddr, size: usize) -> String {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let head = format!(
+            "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(size)
+        );
+        // The server may close once it answered; a failed write is part of the scenario.
+        let _ = write.write_all(head.as_bytes()).await;
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer))
+        .await
+        .expect("the answer comes within 20 s")
+        .expect("the connection is closed cleanly, not reset");
+    writer.abort();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn an_absurd_clock_offset_is_refused_and_the_fake_keeps_serving() {
+    let fake = start().await;
+    for (value, text) in [
+        ("99999999999999", "99999999999999"),
+        ("9223372036854775807", "9223372036854775807"),
+        ("-9223372036854775808", "-9223372036854775808"),
+        ("1e300", "1e+300"),
+    ] {
+        let (status, body) = admin(
+            &fake,
+            "PUT",
+            "/clock",
+            &format!(r#"{{"offset_seconds": {value}}}"#),
+        )
+        .await;
+        assert_eq!(status, 400, "{value}: {body}");
+        assert_eq!(body["field"], "offset_seconds", "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains(text) && error.contains("3155760000"),
+            "names the value and the range: {error}"
+        );
+        assert_eq!(
+            fake.admin().state().clock_offset_seconds,
+            0,
+            "nothing stored"
+        );
+        assert_eq!(credentials_status(&fake).await, 200);
+    }
+    // The limit itself is accepted, and credentials are still served from that far future.
+    let (status, body) = admin(&fake, "PUT", "/clock", r#"{"offset_seconds": 3155760000}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(credentials_status(&fake).await, 200);
+    let (status, body) = admin(&fake, "PUT", "/clock", r#"{"offset_secs": 1}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["field"], "offset_secs",
+        "an unknown field is named: {body}"
+    );
+}
+
+#[tokio::test]
+async fn every_admin_input_is_checked_and_refusals_change_nothing() {
+    let fake = start().await;
+    let before = fake.admin().settings();
+    for (method, path, body, field, named) in [
+        (
+            "PUT",
+            "/hardened",
+            r#"{"mode": "sometimes"}"#,
+            "mode",
+            "sometimes",
+        ),
+        ("PUT", "/hardened", r#"{}"#, "mode", "missing"),
+        ("PUT", "/role", r#"{"role": "a/b"}"#, "role", "a/b"),
+        ("PUT", "/role", r#"{"role": ""}"#, "role", "1 to 64"),
+        ("PUT", "/role", r#"{"role": 7}"#, "role", "7"),
+        (
+            "PUT",
+            "/spot",
+            r#"{"termination_time": "soon"}"#,
+            "termination_time",
+            "soon",
+        ),
+        (
+            "POST",
+            "/faults",
+            r#"{"kind": "latency", "millis": 18446744073709551615}"#,
+            "fault.millis",
+            "600000",
+        ),
+        (
+            "POST",
+            "/faults",
+            r#"{"kind": "status", "status": 1000}"#,
+            "fault.status",
+            "100..=599",
+        ),
+        (
+            "POST",
+            "/faults",
+            r#"{"kind": "drop_connection", "count": 0}"#,
+            "fault.count",
+            "1..=",
+        ),
+        (
+            "POST",
+            "/faults",
+            r#"{"kind": "drop_connection", "not_before": "2030-01-01T00:00:00Z", "not_after": "2029-01-01T00:00:00Z"}"#,
+            "fault.not_after",
+            "not_before",
+        ),
+        (
+            "PUT",
+            "/settings",
+            r#"{"credential-lifetime": "99999999999999d"}"#,
+            "credential-lifetime",
+            "99999999999999d",
+        ),
+        (
+            "PUT",
+            "/settings",
+            r#"{"credential-lifetime": "1h", "rotation-lead-time": "2h"}"#,
+            "rotation-lead-time",
+            "shorter than credential-lifetime",
+        ),
+        (
+            "PUT",
+            "/settings",
+            r#"{"credential-lifetime": "0"}"#,
+            "credential-lifetime",
+            "1s..=",
+        ),
+        (
+            "PUT",
+            "/settings",
+            r#"{"request-log-capacity": 18446744073709551615}"#,
+            "request-log-capacity",
+            "1000000",
+        ),
+    ] {
+        let (status, answer) = admin(&fake, method, path, body).await;
+        assert_eq!(status, 400, "{method} {path} {body}: {answer}");
+        if !field.is_empty() {
+            assert_eq!(answer["field"], field, "{path} {body}: {answer}");
+        }
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(named), "{path} {body}: {error}");
+    }
+    assert_eq!(
+        fake.admin().settings(),
+        before,
+        "no refusal changed a setting"
+    );
+    assert!(
+        fake.admin().faults().is_empty(),
+        "no refused rule was installed"
+    );
+    assert_eq!(credentials_status(&fake).await, 200);
+}
+
+#[tokio::test]
+async fn an_oversized_head_gets_431_and_an_oversized_body_413_on_both_listeners() {
+    let fake = start().await;
+    for addr in [fake.local_addr(), fake.admin_addr()] {
+        let answer = oversized_head(addr, 2 << 20).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{addr}: {}",
+            answer.lines().next().unwrap_or("(no status line)")
+        );
+    }
+    let big = format!(r#"{{"role": "{}"}}"#, "r".repeat(3 << 20));
+    let (status, _) = admin(&fake, "PUT", "/role", &big).await;
+    assert_eq!(status, 413);
+    assert_eq!(credentials_status(&fake).await, 200, "still serving");
+}
