@@ -51,20 +51,25 @@ pub fn write_executable(path: &Path, contents: &str) -> io::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(contents.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
+    // The child may fail (say, a missing directory) and exit before reading everything: the
+    // write then breaks its pipe. Its exit status and error text say why, so the write's own
+    // error is kept only for a child that claims success.
+    let written = match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(contents.as_bytes()),
+        None => Ok(()),
+    };
+    let out = child
+        .wait_with_output()
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
             "writing {}: {} ({})",
             path.display(),
             String::from_utf8_lossy(&out.stderr).trim(),
             out.status
-        )))
+        )));
     }
+    written.map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -115,8 +120,19 @@ mod tests {
         // No retry needed: nothing in this process ever held the file open for writing.
         let status = Command::new(&path).status().await.unwrap();
         assert_eq!(status.code(), Some(5));
-        let e = write_executable(&dir.path().join("missing/tool"), "x").unwrap_err();
-        assert!(e.to_string().contains("missing/tool"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_whether_or_not_the_pipe_broke_first() {
+        let dir = tempfile::tempdir().unwrap();
+        // A large body makes the write outlast the child's failure (a broken pipe); a small one
+        // usually fits the pipe's buffer. Both must give the child's reason and the path.
+        for size in [1, 1 << 20] {
+            let body = "x".repeat(size);
+            let e = write_executable(&dir.path().join("missing/tool"), &body).unwrap_err();
+            assert!(e.to_string().contains("missing/tool"), "{size}: {e}");
+            assert!(!e.to_string().contains("Broken pipe"), "{size}: {e}");
+        }
     }
 
     #[tokio::test]
