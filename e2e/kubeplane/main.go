@@ -4,6 +4,7 @@
 //	kubeplane etcd --data-dir DIR --listen-client-url URL --listen-peer-url URL
 //	kubeplane apiserver [kube-apiserver flags]
 //	kubeplane controller-manager [kube-controller-manager flags]
+//	kubeplane kubelet [kubelet flags]
 //	kubeplane keyring-server [--image-credential-provider-config FILE --image-credential-provider-bin-dir DIR]
 //
 // One component per process because kube-apiserver installs a process-wide signal handler when its
@@ -35,9 +36,10 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // as upstream's mains: version metric
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
-const usage = "usage: kubeplane etcd|apiserver|controller-manager|keyring-server [flags]"
+const usage = "usage: kubeplane etcd|apiserver|controller-manager|kubelet|keyring-server [flags]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -55,6 +57,10 @@ func main() {
 		os.Exit(cli.Run(cmd))
 	case "controller-manager":
 		cmd := controllermanager.NewControllerManagerCommand()
+		cmd.SetArgs(args)
+		os.Exit(cli.Run(cmd))
+	case "kubelet":
+		cmd := kubelet.NewKubeletCommand(context.Background())
 		cmd.SetArgs(args)
 		os.Exit(cli.Run(cmd))
 	case "keyring-server":
