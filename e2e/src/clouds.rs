@@ -300,6 +300,10 @@ impl Clouds {
         metadata.account_secret = fake_metadata::settings::AccountSecret(secret);
         let (fakes, ca_pem, hosts, target) = match source {
             FakesSource::InProcess => {
+                // Inside the namespace fake-acr answers on :443 only: token realms must say so.
+                if netns.is_some() && acr.advertised_port.is_none() {
+                    acr.advertised_port = Some(crate::netns::ACR_ADDR.port());
+                }
                 let metadata = fake_metadata::FakeMetadata::start(metadata).await?;
                 let acr = fake_acr::FakeAcr::start(acr).await?;
                 let ca_pem = acr.ca_pem().as_bytes().to_vec();
@@ -361,6 +365,7 @@ impl Clouds {
                     .ok_or_else(|| CloudsError::MetadataAddress(metadata_url.clone()))?,
             };
             netns.point_at(metadata_at, target, &hosts)?;
+            netns.registry_served(&hosts, &ca_pem)?;
         }
         // Only host names fake-acr serves are tunnelled; on port 443 (what clients use) or the
         // fake's own port (endpoint_for URLs).

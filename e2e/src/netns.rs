@@ -53,6 +53,14 @@ pub enum NetnsError {
         /// What failed.
         reason: String,
     },
+    /// A node in the namespace could not be told about the registry (hosts and CA).
+    #[error("netns mode: the node in namespace {netns} cannot trust fake-acr: {reason}")]
+    Registry {
+        /// The namespace.
+        netns: String,
+        /// What failed.
+        reason: String,
+    },
     /// The namespace's hosts file could not be written.
     #[error("netns mode: cannot write {path}: {source}")]
     Hosts {
@@ -158,6 +166,10 @@ async fn bind_inside(netns: &str, addr: SocketAddr) -> Result<TcpListener, Netns
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Told every host name fake-acr serves and fake-acr's CA (PEM) whenever the namespace is
+/// pointed at new fakes: a node's container runtime in the namespace must resolve and trust them.
+pub type RegistryHook = Box<dyn Fn(&[String], &[u8]) -> Result<(), String> + Send + Sync>;
+
 /// The run's network namespace with its forwarders; deleted when dropped.
 pub struct Netns {
     name: String,
@@ -165,6 +177,7 @@ pub struct Netns {
     metadata: Forward,
     acr: Forward,
     _apiserver: Option<Forward>,
+    registry_hook: Mutex<Option<RegistryHook>>,
 }
 
 impl Netns {
@@ -234,6 +247,7 @@ impl Netns {
                 metadata,
                 acr,
                 _apiserver: apiserver,
+                registry_hook: Mutex::new(None),
             }),
             Err(e) => {
                 delete(&name).await;
@@ -259,6 +273,23 @@ impl Netns {
         self.metadata.point_at(metadata);
         self.acr.point_at(acr);
         Ok(())
+    }
+
+    /// Registers the hook [`Netns::registry_served`] calls (a node running in the namespace).
+    pub fn on_registry(&self, hook: RegistryHook) {
+        *self.registry_hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// Tells the namespace's node, if it has one, the host names fake-acr serves and its CA.
+    pub fn registry_served(&self, hosts: &[String], ca_pem: &[u8]) -> Result<(), NetnsError> {
+        let hook = self.registry_hook.lock().unwrap_or_else(|e| e.into_inner());
+        match hook.as_ref() {
+            Some(hook) => hook(hosts, ca_pem).map_err(|reason| NetnsError::Registry {
+                netns: self.name.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// A command running `program` inside the namespace.

@@ -51,6 +51,7 @@ async fn up(dir: &Path) -> Result<(), Error> {
     let plane = ControlPlane::start_with(StartOptions {
         dir: Some(dir.to_owned()),
         exit_with_parent: false,
+        node: None,
     })
     .await?;
     let state = plane.detach()?;

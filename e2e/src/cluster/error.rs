@@ -87,6 +87,19 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The node (kubelet and containerd) could not be set up.
+    #[error("node: {0}")]
+    Node(String),
+    /// containerd or kubelet exited while the node was starting.
+    #[error("the node's {what} exited during start-up ({status}); log tail:\n{log_tail}")]
+    NodeExited {
+        /// `containerd` or `kubelet`.
+        what: &'static str,
+        /// How it ended.
+        status: ExitStatus,
+        /// The end of the node's logs.
+        log_tail: String,
+    },
     /// The state file of a detached control plane (`cluster up`) is missing or malformed.
     #[error("control-plane state {path}: {reason}")]
     State {

@@ -39,6 +39,11 @@ pub fn source_dir() -> PathBuf {
 
 /// `~/.cache/acr-refresher/k8s/<version>/`, where the binary is cached.
 pub fn cache_dir() -> Result<PathBuf, Error> {
+    Ok(cache_base()?.join("k8s").join(KUBERNETES_VERSION))
+}
+
+/// `~/.cache/acr-refresher` (or under `XDG_CACHE_HOME`).
+pub(crate) fn cache_base() -> Result<PathBuf, Error> {
     let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         Some(xdg) => PathBuf::from(xdg),
         None => std::env::var_os("HOME")
@@ -46,10 +51,7 @@ pub fn cache_dir() -> Result<PathBuf, Error> {
             .map(|home| PathBuf::from(home).join(".cache"))
             .ok_or(Error::NoCacheDir)?,
     };
-    Ok(base
-        .join("acr-refresher")
-        .join("k8s")
-        .join(KUBERNETES_VERSION))
+    Ok(base.join("acr-refresher"))
 }
 
 /// Returns the kubeplane binary, building it first if the cache lacks a build of the current sources.
@@ -92,24 +94,13 @@ pub fn ensure_kubeplane() -> Result<PathBuf, Error> {
     Ok(binary)
 }
 
-fn is_current(binary: &Path, stamp: &Path, key: &str) -> bool {
+pub(crate) fn is_current(binary: &Path, stamp: &Path, key: &str) -> bool {
     binary.is_file() && fs::read_to_string(stamp).is_ok_and(|s| s == key)
 }
 
 /// SHA-256 over the names and contents of the module's source files.
 fn source_key(source_dir: &Path) -> Result<String, Error> {
-    let mut hasher = Sha256::new();
-    for name in SOURCE_FILES {
-        let path = source_dir.join(name);
-        let mut content = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut content))
-            .map_err(io_error(format!("reading {}", path.display())))?;
-        hasher.update(name.as_bytes());
-        hasher.update((content.len() as u64).to_le_bytes());
-        hasher.update(&content);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    files_key(source_dir, &SOURCE_FILES)
 }
 
 fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
@@ -127,6 +118,33 @@ fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
          -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor={minor} \
          -X k8s.io/client-go/pkg/version.gitVersion={version}"
     );
+    if let Err(e) = go_build(source_dir, "selinux,notest", &ldflags, &partial, &["."]) {
+        let _ = fs::remove_file(&partial);
+        return Err(e);
+    }
+    fs::rename(&partial, binary).map_err(io_error(format!(
+        "moving {} to {}",
+        partial.display(),
+        binary.display()
+    )))?;
+    progress!(
+        "built kubeplane {KUBERNETES_VERSION} in {:.0?} at {}",
+        started.elapsed(),
+        binary.display()
+    );
+    Ok(())
+}
+
+/// `go build` of `packages` in the module at `source_dir` into `output` (a file, or a directory
+/// ending in `/` for several commands): static, trimmed, at most 2 parallel jobs, go's progress on
+/// stderr.
+pub(crate) fn go_build(
+    source_dir: &Path,
+    tags: &str,
+    ldflags: &str,
+    output: &Path,
+    packages: &[&str],
+) -> Result<(), Error> {
     // The machine has 2 cores shared by everyone: never let go use more.
     let goflags = match std::env::var("GOFLAGS") {
         Ok(existing) if !existing.trim().is_empty() => format!("{existing} -p=2"),
@@ -142,13 +160,13 @@ fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
             "-buildvcs=false",
             "-mod=readonly",
             "-tags",
-            "selinux,notest",
+            tags,
         ])
         .arg("-ldflags")
-        .arg(&ldflags)
+        .arg(ldflags)
         .arg("-o")
-        .arg(&partial)
-        .arg(".")
+        .arg(output)
+        .args(packages)
         .current_dir(source_dir)
         .env("CGO_ENABLED", "0")
         .env("GOFLAGS", goflags)
@@ -159,23 +177,28 @@ fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
         .status()
         .map_err(Error::GoMissing)?;
     if !status.success() {
-        let _ = fs::remove_file(&partial);
         return Err(Error::Build {
             source_dir: source_dir.to_owned(),
             status,
         });
     }
-    fs::rename(&partial, binary).map_err(io_error(format!(
-        "moving {} to {}",
-        partial.display(),
-        binary.display()
-    )))?;
-    progress!(
-        "built kubeplane {KUBERNETES_VERSION} in {:.0?} at {}",
-        started.elapsed(),
-        binary.display()
-    );
     Ok(())
+}
+
+/// SHA-256 over the names and contents of `files` (paths relative to `source_dir`).
+pub(crate) fn files_key(source_dir: &Path, files: &[&str]) -> Result<String, Error> {
+    let mut hasher = Sha256::new();
+    for name in files {
+        let path = source_dir.join(name);
+        let mut content = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut content))
+            .map_err(io_error(format!("reading {}", path.display())))?;
+        hasher.update(name.as_bytes());
+        hasher.update((content.len() as u64).to_le_bytes());
+        hasher.update(&content);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -10,14 +10,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`StartOptions::node`] it also runs one real node (kubelet and containerd, see [`node`]).
+//!
 //! Submodules: `cli` (`cluster up|down`), `error`, `kubeplane` (building and caching the binary),
-//! `pki` (certificates and kubeconfigs), `process` (one component as an OS process).
+//! `node` (kubelet and containerd), `pause_image` (the node's sandbox image), `pki` (certificates
+//! and kubeconfigs), `process` (one component as an OS process), `runtime` (building and caching
+//! containerd).
 
 pub mod cli;
 mod error;
 pub mod kubeplane;
+pub mod node;
+mod pause_image;
 mod pki;
 mod process;
+pub mod runtime;
 
 use std::collections::HashSet;
 use std::fs;
@@ -33,6 +40,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use error::Error;
 pub use kubeplane::{KUBERNETES_VERSION, ensure_kubeplane};
+pub use node::{Node, NodeOptions};
 pub use process::Component;
 
 use error::io_error;
@@ -61,6 +69,9 @@ pub struct StartOptions {
     /// Stop the components when this process ends, even if it is killed before dropping the
     /// `ControlPlane`. `cluster up` turns this off so the control plane outlives the command.
     pub exit_with_parent: bool,
+    /// Also run one real node (kubelet and containerd; needs root). `None`: no node, Pods are
+    /// never run.
+    pub node: Option<NodeOptions>,
 }
 
 impl Default for StartOptions {
@@ -68,6 +79,7 @@ impl Default for StartOptions {
         StartOptions {
             dir: None,
             exit_with_parent: true,
+            node: None,
         }
     }
 }
@@ -87,6 +99,8 @@ pub struct ControlPlane {
     processes: Vec<ComponentProcess>,
     minted_kubeconfigs: AtomicUsize,
     detached: bool,
+    /// The node, when one was asked for; stopped before the control plane.
+    node: Option<Node>,
 }
 
 /// What `cluster down` needs to stop a detached control plane.
@@ -120,7 +134,7 @@ impl ControlPlane {
             let dir = make_dir(options.dir.as_deref())?;
             // An error or panic before the ControlPlane exists would leave the directory behind.
             let mut dir_guard = RemoveDirOnDrop(Some(dir.clone()));
-            match Self::start_once(&binary, dir, options.exit_with_parent).await {
+            match Self::start_once(&binary, dir, &options).await {
                 Ok(plane) => {
                     dir_guard.0 = None;
                     return Ok(plane);
@@ -139,8 +153,9 @@ impl ControlPlane {
     async fn start_once(
         binary: &Path,
         dir: PathBuf,
-        exit_with_parent: bool,
+        options: &StartOptions,
     ) -> Result<ControlPlane, Error> {
+        let exit_with_parent = options.exit_with_parent;
         // From here on, Drop cleans up whatever was started, including the directory.
         let ca = Ca::generate()?;
         let [etcd_client_port, etcd_peer_port, apiserver_port] = free_ports()?;
@@ -193,7 +208,13 @@ impl ControlPlane {
             format!("--tls-cert-file={}", path("apiserver.crt")),
             format!("--tls-private-key-file={}", path("apiserver.key")),
             format!("--client-ca-file={}", path("ca.crt")),
-            "--authorization-mode=RBAC".to_owned(),
+            // With a node, kubelet reads what its Pods need (pull Secrets, tokens) as upstream's
+            // does: through the Node authorizer, under its own identity.
+            if options.node.is_some() {
+                "--authorization-mode=Node,RBAC".to_owned()
+            } else {
+                "--authorization-mode=RBAC".to_owned()
+            },
             // Bookkeeping only: there is no kube-proxy, nothing is ever sent to this range.
             "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
             format!("--service-account-key-file={}", path("sa.pub")),
@@ -231,6 +252,7 @@ impl ControlPlane {
             processes: Vec::with_capacity(3),
             minted_kubeconfigs: AtomicUsize::new(0),
             detached: false,
+            node: None,
         };
         // The apiserver retries etcd until it answers, so both start at once.
         plane.spawn(Component::Etcd, &etcd_args)?;
@@ -239,7 +261,25 @@ impl ControlPlane {
         plane.wait_for_readyz().await?;
         plane.spawn(Component::ControllerManager, &kcm_args)?;
         plane.wait_for_default_service_account().await?;
+        if let Some(node_options) = &options.node {
+            let node = Node::start(
+                &plane.dir,
+                &plane.server,
+                &plane.ca,
+                &plane.binary,
+                plane.client.clone(),
+                node_options,
+                exit_with_parent,
+            )
+            .await?;
+            plane.node = Some(node);
+        }
         Ok(plane)
+    }
+
+    /// The node, when the control plane was started with one.
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
     }
 
     /// The admin client (user `admin`, group `system:masters`).
@@ -367,6 +407,11 @@ impl ControlPlane {
     /// Leaves the control plane running after this value is gone (for `cluster up`): writes
     /// [`STATE_FILE`] into its directory for `cluster down` and returns what it wrote.
     pub fn detach(mut self) -> Result<DetachedState, Error> {
+        if self.node.is_some() {
+            return Err(Error::Node(
+                "a control plane with a node cannot be detached: the node's network namespace is served by this process".to_owned(),
+            ));
+        }
         let state = DetachedState {
             dir: self.dir.clone(),
             kubeconfig: self.admin_kubeconfig.clone(),
@@ -472,6 +517,8 @@ impl Drop for ControlPlane {
                 self.logs_tail(FAILURE_LOG_LINES)
             );
         }
+        // The node first, while the API server still answers its kubelet.
+        drop(self.node.take());
         // Reverse start order: the controller-manager and apiserver shut down while etcd still answers.
         while let Some(mut process) = self.processes.pop() {
             process.stop(STOP_GRACE);
