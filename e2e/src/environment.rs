@@ -74,7 +74,14 @@ pub struct Environment {
 impl Environment {
     /// Mode `local`: starts the local real control plane (building it the first time).
     pub async fn local() -> Result<Self, EnvironmentError> {
-        let plane = ControlPlane::start().await?;
+        Self::local_with(crate::cluster::StartOptions::default()).await
+    }
+
+    /// Mode `local` with chosen start options (e.g. a node: kubelet and containerd).
+    pub async fn local_with(
+        options: crate::cluster::StartOptions,
+    ) -> Result<Self, EnvironmentError> {
+        let plane = ControlPlane::start_with(options).await?;
         let kube = plane.client();
         // The implementation gets its own identity, so the audit log tells its writes apart.
         let implementation_kubeconfig =
@@ -172,6 +179,14 @@ impl Environment {
             Cluster::Existing { .. } => {
                 Err(EnvironmentError::Unsupported("restarting the API server"))
             }
+        }
+    }
+
+    /// The local control plane's node, when it runs one.
+    pub fn node(&self) -> Option<&crate::cluster::Node> {
+        match &self.cluster {
+            Cluster::Local(plane) => plane.node(),
+            Cluster::Existing { .. } => None,
         }
     }
 

@@ -29,7 +29,7 @@ pub enum ProbeMode {
     #[default]
     Api,
     /// As `api`, and every verdict is confirmed by a real kubelet pulling in a Pod (clusters with
-    /// nodes: kind).
+    /// nodes: kind, or the local control plane with `--nodes 1`).
     Kubelet,
 }
 
@@ -295,6 +295,8 @@ pub struct PullProbe {
     kube: kube::Client,
     access: RegistryAccess,
     keyring: Option<Arc<KubeletKeyring>>,
+    /// The Node kubelet probe Pods are bound to (a cluster without a scheduler).
+    node: Option<String>,
 }
 
 impl PullProbe {
@@ -304,7 +306,15 @@ impl PullProbe {
             kube,
             access,
             keyring: None,
+            node: None,
         }
+    }
+
+    /// The same probe binding kubelet probe Pods to `node` itself (the local control plane has
+    /// no scheduler; kind's does the binding).
+    pub fn on_node(mut self, node: &str) -> Self {
+        self.node = Some(node.to_owned());
+        self
     }
 
     /// The same probe judging with kubelet's own keyring code.
@@ -391,7 +401,7 @@ impl PullProbe {
 
     /// Creates a Pod that a real kubelet runs (`imagePullPolicy: Always`, so it pulls whatever
     /// the node has cached) and waits for kubelet to pull or refuse the image; deletes it after.
-    /// Only meaningful on a cluster with nodes (kind).
+    /// Only meaningful on a cluster with nodes (kind, or the local control plane's node).
     pub async fn kubelet(
         &self,
         namespace: &str,
@@ -404,6 +414,7 @@ impl PullProbe {
             spec.containers[0].image_pull_policy = Some("Always".into());
             spec.restart_policy = Some("Never".into());
             spec.termination_grace_period_seconds = Some(0);
+            spec.node_name = self.node.clone();
         }
         let created = pods
             .create(&PostParams::default(), &pod)

@@ -89,9 +89,15 @@ pub struct RunOptions {
     #[arg(long, value_name = "URL", requires = "metadata_admin")]
     pub metadata_url: Option<String>,
     /// Who has the last word on pulls: `api` (the suite pulls with the Pod's secrets) or
-    /// `kubelet` (every verdict is confirmed by a real kubelet pulling in a Pod: kind).
+    /// `kubelet` (every verdict is confirmed by a real kubelet pulling in a Pod: kind, or the
+    /// local control plane with `--nodes 1`).
     #[arg(long, value_enum, default_value = "api")]
     pub probe: ProbeMode,
+    /// Nodes of the local control plane: 1 runs a real kubelet and containerd (built from Go
+    /// modules on first use) in the run's network namespace, so `--probe kubelet` works without
+    /// kind. Needs root and `runc`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub nodes: u8,
     /// defaultCacheDuration of the CredentialProviderConfig the suite writes for a plugin given by
     /// `--command` (seconds).
     #[arg(long, default_value_t = 3600)]
@@ -120,6 +126,7 @@ impl Default for RunOptions {
             acr_address: None,
             metadata_url: None,
             probe: ProbeMode::Api,
+            nodes: 0,
             default_cache_seconds: 3600,
             quiet: false,
         }
@@ -326,12 +333,24 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
             );
         }
         let t = Instant::now();
-        let env = Environment::local().await?;
+        let start = crate::cluster::StartOptions {
+            node: (options.nodes > 0).then(crate::cluster::NodeOptions::default),
+            ..Default::default()
+        };
+        let env = Environment::local_with(start).await?;
         if !options.quiet {
             eprintln!(
                 "acr-conformance: control plane ready in {:.1} s",
                 t.elapsed().as_secs_f64()
             );
+            if let Some(node) = env.node() {
+                eprintln!(
+                    "acr-conformance: node {} Ready in {:.1} s (kubelet + containerd RSS {} MiB)",
+                    node.name(),
+                    node.start_time().as_secs_f64(),
+                    node.rss_kib() / 1024
+                );
+            }
         }
         Some(env)
     };
@@ -348,7 +367,18 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     };
     if let Some(env) = env.as_ref() {
         setup.keyring = Some(Arc::new(KubeletKeyring::secrets_only().await?));
-        if network == NetworkMode::Netns {
+        if let (NetworkMode::Netns, Some(node)) = (network, env.node()) {
+            // The node's namespace: kubelet and containerd reach the fakes there, and so does
+            // the implementation.
+            let netns = node.netns();
+            if !options.quiet {
+                eprintln!(
+                    "acr-conformance: network namespace {} (the node's): 100.100.100.200:80 → fake-metadata, :443 → fake-acr",
+                    netns.name()
+                );
+            }
+            setup.netns = Some(netns);
+        } else if network == NetworkMode::Netns {
             let server = env.server_url();
             let apiserver = crate::netns::server_address(&server);
             if apiserver.is_none() {
@@ -477,9 +507,20 @@ fn check_options(options: &RunOptions) -> Result<(), RunError> {
             "--credential-provider-config is only used with --implementation kubelet-credential-provider".into(),
         ));
     }
-    if options.probe == ProbeMode::Kubelet && options.kubeconfig.is_none() {
+    if options.nodes > 0 && options.kubeconfig.is_some() {
         return Err(RunError::Options(
-            "--probe kubelet needs a cluster with nodes (--kubeconfig, e.g. kind); the local control plane has no kubelet".into(),
+            "--nodes is for the local control plane; the cluster of --kubeconfig has its own nodes"
+                .into(),
+        ));
+    }
+    if options.nodes > 0 && (options.network == Some(NetworkMode::Override) || !is_root()) {
+        return Err(RunError::Options(
+            "--nodes 1 needs root and network mode netns (the node's kubelet and containerd run in the run's network namespace, where the fakes are)".into(),
+        ));
+    }
+    if options.probe == ProbeMode::Kubelet && options.kubeconfig.is_none() && options.nodes == 0 {
+        return Err(RunError::Options(
+            "--probe kubelet needs a cluster with nodes: --nodes 1 (a local node, as root) or --kubeconfig (e.g. kind)".into(),
         ));
     }
     // In-process fakes are only reachable from this machine's processes, not from Pods.
@@ -489,7 +530,7 @@ fn check_options(options: &RunOptions) -> Result<(), RunError> {
             "--implementation deployment needs the fakes it reaches: give them with --metadata-admin, --acr-admin and --acr-address (in-process fakes are not reachable from Pods)".into(),
         ));
     }
-    if options.probe == ProbeMode::Kubelet && !external {
+    if options.probe == ProbeMode::Kubelet && !external && options.nodes == 0 {
         return Err(RunError::Options(
             "--probe kubelet needs the fakes the node reaches: give them with --metadata-admin, --acr-admin and --acr-address (in-process fakes are not reachable from a kubelet)".into(),
         ));

@@ -36,7 +36,10 @@ async fn a_pod_without_pull_secrets_pulls_a_private_image_with_the_kubelet_plugi
     let ca_file = dir.path().join("fake-acr-ca.pem");
     let provider_config = dir.path().join("credential-provider.json");
     write_provider_config(&provider_config, &refresher, &ca_file);
-    let bin_dir = refresher.parent().expect("refresher's directory").to_owned();
+    let bin_dir = refresher
+        .parent()
+        .expect("refresher's directory")
+        .to_owned();
 
     let plane = ControlPlane::start_with(StartOptions {
         node: Some(NodeOptions {
@@ -64,7 +67,11 @@ async fn a_pod_without_pull_secrets_pulls_a_private_image_with_the_kubelet_plugi
     )
     .await
     .expect("fakes");
-    assert_eq!(clouds.ca_file(), ca_file, "the CA where the plugin reads it");
+    assert_eq!(
+        clouds.ca_file(),
+        ca_file,
+        "the CA where the plugin reads it"
+    );
 
     let pods: Api<Pod> = Api::namespaced(plane.client(), "default");
     let pod = Pod {
@@ -95,7 +102,10 @@ async fn a_pod_without_pull_secrets_pulls_a_private_image_with_the_kubelet_plugi
         .as_ref()
         .and_then(|s| s.image_pull_secrets.clone())
         .unwrap_or_default();
-    assert!(secrets.is_empty(), "the Pod has no pull Secret: {secrets:?}");
+    assert!(
+        secrets.is_empty(),
+        "the Pod has no pull Secret: {secrets:?}"
+    );
 
     let deadline = Instant::now() + PULL_DEADLINE;
     let verdict = loop {

@@ -111,8 +111,9 @@ impl Node {
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         tokio::task::spawn_blocking(remove_stale).await.ok();
-        let apiserver = crate::netns::server_address(server)
-            .ok_or_else(|| node_error(format!("the API server {server} is not at an IP address")))?;
+        let apiserver = crate::netns::server_address(server).ok_or_else(|| {
+            node_error(format!("the API server {server} is not at an IP address"))
+        })?;
         let layout = Layout {
             dir: plane_dir.join("node"),
         };
@@ -124,7 +125,6 @@ impl Node {
             "certs.d",
             "cni/conf",
             "cni/networks",
-            "netns",
             "var-lib-cni",
             "var-log-containers",
             "pods-logs",
@@ -179,8 +179,10 @@ impl Node {
         node.containerd = Some(node.spawn_containerd(&layout)?);
         node.wait_for_containerd(&layout).await?;
         let archive = layout.path("pause.tar");
-        let pause = fs::read(node.runtime.path("pause"))
-            .map_err(io_error(format!("reading {}", node.runtime.path("pause").display())))?;
+        let pause = fs::read(node.runtime.path("pause")).map_err(io_error(format!(
+            "reading {}",
+            node.runtime.path("pause").display()
+        )))?;
         fs::write(&archive, pause_image::archive(&pause))
             .map_err(io_error(format!("writing {}", archive.display())))?;
         node.ctr(&["images", "import", &archive.to_string_lossy()])?;
@@ -377,7 +379,11 @@ impl Node {
         }
     }
 
-    async fn wait_until_ready(&mut self, layout: &Layout, admin: kube::Client) -> Result<(), Error> {
+    async fn wait_until_ready(
+        &mut self,
+        layout: &Layout,
+        admin: kube::Client,
+    ) -> Result<(), Error> {
         let nodes: Api<NodeObject> = Api::all(admin);
         let deadline = Instant::now() + NODE_READY_TIMEOUT;
         loop {
@@ -411,8 +417,10 @@ impl Node {
     /// Fails if containerd or kubelet has exited.
     fn check_running(&mut self) -> Result<(), Error> {
         let mut exited = None;
-        for (name, child) in [("containerd", &mut self.containerd), ("kubelet", &mut self.kubelet)]
-        {
+        for (name, child) in [
+            ("containerd", &mut self.containerd),
+            ("kubelet", &mut self.kubelet),
+        ] {
             if let Some(child) = child
                 && let Ok(Some(status)) = child.try_wait()
             {
@@ -487,7 +495,10 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("node {NODE_NAME} (test failed), logs:\n{}", self.logs_tail(LOG_LINES));
+            eprintln!(
+                "node {NODE_NAME} (test failed), logs:\n{}",
+                self.logs_tail(LOG_LINES)
+            );
         }
         if let Some(kubelet) = self.kubelet.as_mut() {
             stop_child(kubelet, "kubelet");
@@ -553,7 +564,11 @@ fn trust_registry(
         .map_err(|e| format!("reading {}: {e}", hosts_file.display()))?;
     let mut new = String::new();
     for name in names {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+        {
             return Err(format!("'{name}' is not a host name"));
         }
         if !known
@@ -607,8 +622,8 @@ state = "{state}"
 [plugins."io.containerd.cri.v1.runtime"]
   # This root lacks CAP_SYS_RESOURCE in containers and VMs: never ask for a lower OOM score.
   restrict_oom_score_adj = true
-  # Pods' network namespaces are bind-mounted on files here (in the node's mount namespace).
-  netns_mounts_under = "{netns_dir}"
+  # Pods' network namespaces are bind-mounted on files under the state directory, not /var/run.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
@@ -627,7 +642,6 @@ state = "{state}"
         runc_root = p("runc"),
         cni_bin = runtime.dir.display(),
         cni_conf = p("cni/conf"),
-        netns_dir = p("netns"),
     );
     let path = layout.path("containerd.toml");
     fs::write(&path, config).map_err(io_error(format!("writing {}", path.display())))?;
@@ -812,11 +826,21 @@ mod tests {
         trust_registry(&hosts, &certs, &ca, &names, b"PEM").expect("first");
         trust_registry(&hosts, &certs, &ca, &names, b"PEM2").expect("second");
         let text = fs::read_to_string(&hosts).expect("read hosts");
-        assert_eq!(text.matches("registry.cn-hangzhou.aliyuncs.com").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("registry.cn-hangzhou.aliyuncs.com").count(),
+            1,
+            "{text}"
+        );
         assert_eq!(fs::read(&ca).expect("ca"), b"PEM2");
         let toml = fs::read_to_string(certs.join(&names[0]).join("hosts.toml")).expect("toml");
-        assert!(toml.starts_with("server = \"https://registry.cn-hangzhou.aliyuncs.com\""), "{toml}");
-        assert!(toml.contains(&format!("ca = \"{}\"", ca.display())), "{toml}");
+        assert!(
+            toml.starts_with("server = \"https://registry.cn-hangzhou.aliyuncs.com\""),
+            "{toml}"
+        );
+        assert!(
+            toml.contains(&format!("ca = \"{}\"", ca.display())),
+            "{toml}"
+        );
     }
 
     #[test]

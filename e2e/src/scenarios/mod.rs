@@ -262,8 +262,8 @@ impl<'e> Ctx<'e> {
     /// confirmed the verdicts).
     pub fn take_figures(&mut self) -> Vec<Figure> {
         if self.kubelet_pulls > 0 {
-            let n = self.kubelet_pulls.to_string();
-            self.figure("kubelet-probes", n);
+            let n = self.kubelet_pulls;
+            self.figure("confirmed by kubelet", format!("{n} pull(s)"));
             self.kubelet_pulls = 0;
         }
         std::mem::take(&mut self.figures)
@@ -544,7 +544,10 @@ impl<'e> Ctx<'e> {
     }
 
     fn probe_tool(&self) -> Result<PullProbe, Stop> {
-        let probe = PullProbe::new(self.env.client(), self.clouds()?.registry_access());
+        let mut probe = PullProbe::new(self.env.client(), self.clouds()?.registry_access());
+        if let Some(node) = self.env.node() {
+            probe = probe.on_node(node.name());
+        }
         Ok(match &self.setup.keyring {
             Some(keyring) => probe.with_kubelet_keyring(keyring.clone()),
             None => probe,
