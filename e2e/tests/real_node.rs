@@ -9,9 +9,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use acr_conformance::catalogue::{CATALOGUE, Group};
 use acr_conformance::clouds::{Clouds, FakesSource, default_plan};
 use acr_conformance::cluster::{ControlPlane, NodeOptions, StartOptions};
-use acr_conformance::probe::kubelet_verdict;
+use acr_conformance::probe::{ProbeMode, kubelet_verdict};
+use acr_conformance::report::Verdict;
+use acr_conformance::runner::{RunOptions, run};
 use fake_metadata::testing::privileged_or_skip;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::Api;
@@ -157,4 +160,48 @@ fn write_provider_config(path: &Path, refresher: &Path, ca_file: &Path) {
         }],
     });
     std::fs::write(path, config.to_string()).expect("write the CredentialProviderConfig");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_with_probe_kubelet_on_the_local_node_confirms_every_ns_verdict() {
+    if !privileged_or_skip("--nodes 1 runs kubelet and containerd in namespaces") {
+        return;
+    }
+    let report_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/conformance/cargo-test/real-node-ns");
+    let options = RunOptions {
+        scenarios: "NS".into(),
+        report_dir: report_dir.clone(),
+        probe: ProbeMode::Kubelet,
+        nodes: 1,
+        quiet: true,
+        ..RunOptions::default()
+    };
+    let report = run(&options).await.expect("the suite runs with a node");
+    let expected: Vec<&str> = CATALOGUE
+        .iter()
+        .filter(|s| s.group == Group::Ns)
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(
+        report.ids_with(Verdict::Passed),
+        expected,
+        "not every NS scenario passed with kubelet's confirmation (report in {}):\n{}",
+        report_dir.display(),
+        report.markdown()
+    );
+    for result in &report.results {
+        let confirmed = result
+            .figures
+            .iter()
+            .find(|f| f.name == "confirmed-by-kubelet")
+            .and_then(|f| f.value.split_whitespace().next()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        assert!(
+            confirmed > 0,
+            "{}: no verdict was confirmed by the node's kubelet:\n{}",
+            result.id,
+            report.markdown()
+        );
+    }
 }

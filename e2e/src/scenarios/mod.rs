@@ -263,7 +263,7 @@ impl<'e> Ctx<'e> {
     pub fn take_figures(&mut self) -> Vec<Figure> {
         if self.kubelet_pulls > 0 {
             let n = self.kubelet_pulls;
-            self.figure("confirmed by kubelet", format!("{n} pull(s)"));
+            self.figure("confirmed-by-kubelet", format!("{n} pull(s)"));
             self.kubelet_pulls = 0;
         }
         std::mem::take(&mut self.figures)
