@@ -167,8 +167,8 @@ async fn the_suite_with_probe_kubelet_on_the_local_node_confirms_every_ns_verdic
     if !privileged_or_skip("--nodes 1 runs kubelet and containerd in namespaces") {
         return;
     }
-    let report_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/conformance/cargo-test/real-node-ns");
+    let report_dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/conformance/cargo-test/real-node-ns");
     let options = RunOptions {
         scenarios: "NS".into(),
         report_dir: report_dir.clone(),
