@@ -205,3 +205,32 @@ async fn the_suite_with_probe_kubelet_on_the_local_node_confirms_every_ns_verdic
         );
     }
 }
+
+#[tokio::test]
+async fn nodes_are_refused_where_they_cannot_work() {
+    let cases = [
+        (
+            RunOptions {
+                nodes: 1,
+                kubeconfig: Some("/nonexistent/kubeconfig".into()),
+                ..RunOptions::default()
+            },
+            "--nodes is for the local control plane",
+        ),
+        (
+            RunOptions {
+                nodes: 1,
+                network: Some(acr_conformance::runner::NetworkMode::Override),
+                ..RunOptions::default()
+            },
+            "--nodes 1 needs root and network mode netns",
+        ),
+    ];
+    for (options, expected) in cases {
+        let Err(err) = run(&options).await else {
+            panic!("options expecting '{expected}' were accepted");
+        };
+        let err = err.to_string();
+        assert!(err.contains(expected), "expected '{expected}' in: {err}");
+    }
+}
