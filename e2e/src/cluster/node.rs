@@ -806,6 +806,21 @@ fn remove_stale() {
             && !pid_exists(owner)
         {
             eprintln!("node: stopping pid {pid}, left by run {owner} that no longer exists");
+            // A containerd: its containers first (runc knows them under the node's directory).
+            let config = fs::read(format!("/proc/{pid}/cmdline"))
+                .ok()
+                .and_then(|raw| {
+                    let args: Vec<String> = raw
+                        .split(|&b| b == 0)
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    let at = args.iter().position(|a| a == "--config")?;
+                    args.get(at + 1).cloned()
+                })
+                .filter(|c| c.ends_with("containerd.toml"));
+            if let Some(dir) = config.as_deref().and_then(|c| Path::new(c).parent()) {
+                runc_remove_all(&dir.join("runc").join("k8s.io"));
+            }
             super::process::stop_pid(pid, Duration::from_secs(5));
         }
     }
