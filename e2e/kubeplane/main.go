@@ -1,5 +1,6 @@
-// Command kubeplane runs one Kubernetes control-plane component per process, so the e2e suite has a
-// real etcd, kube-apiserver and kube-controller-manager without Docker or downloaded release binaries.
+// Command kubeplane runs one Kubernetes component per process, so the e2e suite has a real etcd,
+// kube-apiserver, kube-controller-manager and (for its optional node) kubelet without Docker or
+// downloaded release binaries.
 //
 //	kubeplane etcd --data-dir DIR --listen-client-url URL --listen-peer-url URL
 //	kubeplane apiserver [kube-apiserver flags]

@@ -1,8 +1,9 @@
 //! The conformance suite for ACR credential helpers.
 //!
 //! Modules:
-//! - [`cluster`]: a real local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
-//!   started as processes for tests, plus the `cluster up|down` commands of the `acr-conformance` binary.
+//! - [`cluster`]: a real local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+//!   optionally a node: kubelet and containerd) started as processes for tests, plus the
+//!   `cluster up|down` commands of the `acr-conformance` binary.
 //! - [`audit`]: the local apiserver's audit log of write requests, read back per user.
 //! - [`catalogue`]: the scenario IDs, titles, groups and levels of docs/conformance.md.
 //! - [`host_proxy`]: a loopback CONNECT proxy that routes Alibaba host names to the fakes.

@@ -1,5 +1,6 @@
-//! The `kubeplane` binary (Route A: kube-apiserver, kube-controller-manager and etcd from the published
-//! Go modules, one component per process), built from `e2e/kubeplane` on first use and cached.
+//! The `kubeplane` binary (Route A: kube-apiserver, kube-controller-manager, etcd and kubelet from the
+//! published Go modules, one component per process), built from `e2e/kubeplane` on first use and
+//! cached; and the `go build` both it and the node's runtime ([`super::runtime`]) use.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
