@@ -13,14 +13,16 @@ pub const IMPLEMENTATION_USER: &str = "acr-conformance:implementation";
 /// Write verbs recorded.
 pub const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
 
-/// Metadata of every write request; the controller-manager's own writes and every read are not
-/// recorded.
+/// Metadata of every write request; the controller-manager's own writes, a node's kubelet's
+/// (status, leases, events) and every read are not recorded.
 const POLICY: &str = r#"apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
   - level: None
     users: ["system:kube-controller-manager", "system:apiserver"]
+  - level: None
+    userGroups: ["system:nodes"]
   - level: Metadata
     verbs: ["create", "update", "patch", "delete", "deletecollection"]
   - level: None
