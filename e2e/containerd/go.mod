@@ -1,3 +1,5 @@
+// The local node's container runtime, built by e2e/src/cluster/runtime.rs: containerd 2.x, its runc
+// shim, ctr, the CNI plugins the node's Pods use, and the sandbox image's pause binary (./pause).
 module github.com/acr-refresher/acr-refresher/e2e/containerd
 
 go 1.26.6
