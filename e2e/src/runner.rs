@@ -1,6 +1,7 @@
-//! The runner: sets the environment up, runs the selected scenarios serially (reset between
-//! them, a fresh implementation and fresh fakes each), prints progress and builds the report.
-//! Also the `run` and `list` subcommands of the `acr-conformance` binary.
+//! The runner: sets the environment up, runs the selected scenarios on `--jobs` lanes at once
+//! (each lane its own control plane; on a lane one after another, reset between them, a fresh
+//! implementation and fresh fakes each), prints progress and builds the report. Also the `run`
+//! and `list` subcommands of the `acr-conformance` binary.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::kubelet_keyring::KubeletKeyring;
 use crate::probe::ProbeMode;
 use crate::report::{Report, ScenarioResult, Verdict, progress_line};
 use crate::scenarios::{self, Ctx, Setup, Stop};
+use crate::schedule::{self, Lane, LaneSetup};
 
 /// Longest a single scenario may run before it is failed.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
@@ -99,6 +101,13 @@ pub struct RunOptions {
     /// No progress lines (the summary is still printed).
     #[arg(long)]
     pub quiet: bool,
+    /// Scenarios run at the same time, each lane with its own local control plane, network
+    /// namespace and fakes; 1 runs them one after another in catalogue order. Default: what the
+    /// machine can hold, min(3 × available parallelism, MemAvailable ÷ 1 GiB, 8) (a lane's
+    /// control plane keeps ~0.5 GiB resident; a scenario mostly waits on timers, about a third
+    /// of a core busy). One lane with --kubeconfig or external fakes (shared by every scenario).
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -122,7 +131,18 @@ impl Default for RunOptions {
             probe: ProbeMode::Api,
             default_cache_seconds: 3600,
             quiet: false,
+            jobs: None,
         }
+    }
+}
+
+/// `--jobs N`: a whole number from 1 to 64.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of jobs from 1 to 64 (1 runs the scenarios one after another)"
+        )),
     }
 }
 
@@ -159,6 +179,9 @@ pub enum RunError {
     /// kubelet's keyring (the judge of pulls) could not be started.
     #[error(transparent)]
     Keyring(#[from] crate::kubelet_keyring::KeyringError),
+    /// A lane (its network namespace) could not be set up.
+    #[error(transparent)]
+    Lane(#[from] crate::schedule::LaneError),
     /// Ctrl-C stopped the run before the report was written.
     #[error("interrupted (Ctrl-C): no report written")]
     Interrupted,
@@ -293,13 +316,32 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     let implementation = implementation(options).await?;
     implementation.check_program()?;
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let started_at = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_default()
+        .to_string();
     let work_dir = options.report_dir.join("logs");
     std::fs::create_dir_all(&work_dir).map_err(|source| RunError::Dir {
         path: work_dir.clone(),
         source,
     })?;
 
+    let mut results: Vec<Option<ScenarioResult>> = vec![None; selected.len()];
+    let mut runnable = Vec::new();
+    for (i, info) in selected.iter().enumerate() {
+        match applicability(info, &implementation) {
+            Some(reason) => {
+                results[i] = Some(ScenarioResult::new(
+                    info,
+                    Verdict::NotApplicable,
+                    reason,
+                    Duration::ZERO,
+                ));
+            }
+            None => runnable.push(i),
+        }
+    }
+    let (jobs, jobs_why) = jobs(options, runnable.len())?;
     if !options.quiet {
         eprintln!(
             "acr-conformance: {} scenario(s) against {}",
@@ -311,127 +353,99 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
             NetworkMode::Override => "override",
         };
         eprintln!("acr-conformance: network mode {mode} ({why})");
+        eprintln!("acr-conformance: {jobs} job(s) ({jobs_why})");
     }
-    let needs_cluster = selected
-        .iter()
-        .any(|s| applicability(s, &implementation).is_none());
-    let mut env = if !needs_cluster {
-        None
-    } else if let Some(kubeconfig) = &options.kubeconfig {
-        Some(Environment::existing(kubeconfig).await?)
+    let mode = if options.kubeconfig.is_some() {
+        "existing"
     } else {
-        if !options.quiet {
-            eprintln!(
-                "acr-conformance: starting the local control plane (built once, then cached)…"
-            );
-        }
-        let t = Instant::now();
-        let env = Environment::local().await?;
-        if !options.quiet {
-            eprintln!(
-                "acr-conformance: control plane ready in {:.1} s",
-                t.elapsed().as_secs_f64()
-            );
-        }
-        Some(env)
+        "local"
     };
-    let mode = match (&env, &options.kubeconfig) {
-        (_, Some(_)) => "existing",
-        _ => "local",
-    };
-    let mut setup = Setup {
+    let lane_setup = LaneSetup {
         fakes: fakes_source(options),
         probe: options.probe,
-        deployed: None,
-        netns: None,
-        keyring: None,
+        netns: network == NetworkMode::Netns,
+        keyring: if runnable.is_empty() {
+            None
+        } else {
+            Some(Arc::new(KubeletKeyring::secrets_only().await?))
+        },
     };
-    if let Some(env) = env.as_ref() {
-        setup.keyring = Some(Arc::new(KubeletKeyring::secrets_only().await?));
-        if network == NetworkMode::Netns {
-            let server = env.server_url();
-            let apiserver = crate::netns::server_address(&server);
-            if apiserver.is_none() {
-                return Err(RunError::Options(format!(
-                    "netns mode: the API server {server} is not at an IP address the namespace can reach; use --network override"
-                )));
-            }
-            let netns = crate::netns::Netns::create(apiserver).await?;
+    // One lane per job, each started by the first scenario it takes. Mode `existing` has one
+    // lane, started now: the deployed implementation is found and parked through it.
+    let mut lanes: Vec<Option<Lane>> = (0..jobs).map(|_| None).collect();
+    if let (Some(kubeconfig), Some(slot)) = (&options.kubeconfig, lanes.first_mut()) {
+        let env = Environment::existing(kubeconfig).await?;
+        let mut setup = lane_setup.for_env(&env).await?;
+        if let Some(target) = &options.deployment {
+            let deployed =
+                DeployedImplementation::find(env.client(), target.clone(), options.replicas)
+                    .await
+                    .map_err(Box::new)?;
             if !options.quiet {
                 eprintln!(
-                    "acr-conformance: network namespace {}: 100.100.100.200:80 → fake-metadata, :443 → fake-acr, {server} → the API server",
-                    netns.name()
+                    "acr-conformance: scaling Deployment {target} to 0 until a scenario starts it"
                 );
             }
-            setup.netns = Some(Arc::new(netns));
+            deployed.park().await.map_err(Box::new)?;
+            setup.deployed = Some(deployed);
         }
-    }
-    if let (Some(target), Some(env)) = (&options.deployment, env.as_ref()) {
-        let deployed = DeployedImplementation::find(env.client(), target.clone(), options.replicas)
-            .await
-            .map_err(Box::new)?;
-        if !options.quiet {
-            eprintln!(
-                "acr-conformance: scaling Deployment {target} to 0 until a scenario starts it"
-            );
-        }
-        deployed.park().await.map_err(Box::new)?;
-        setup.deployed = Some(deployed);
+        *slot = Some(Lane { env, setup });
     }
 
-    let mut results = Vec::new();
-    let mut aborted = None;
-    let scenarios = async {
-        for (i, info) in selected.iter().enumerate() {
-            let result = match (applicability(info, &implementation), env.as_mut()) {
-                (Some(reason), _) => {
-                    ScenarioResult::new(info, Verdict::NotApplicable, reason, Duration::ZERO)
-                }
-                (None, Some(env)) => {
-                    if !options.quiet {
-                        eprintln!(
-                            "[{:>2}/{}] {:<4} running… {}",
-                            i + 1,
-                            selected.len(),
-                            info.id,
-                            info.title
-                        );
-                    }
-                    match run_one(info, env, &implementation, &setup, &work_dir).await {
-                        Ok(result) => result,
-                        Err(reason) => {
-                            aborted = Some(reason);
-                            break;
-                        }
-                    }
-                }
-                (None, None) => {
-                    ScenarioResult::new(info, Verdict::Error, "no cluster", Duration::ZERO)
-                }
-            };
-            if !options.quiet {
-                eprintln!("{}", progress_line(i + 1, selected.len(), &result));
-            }
-            results.push(result);
-        }
+    let queue = std::sync::Mutex::new(schedule::order(
+        &selected,
+        &runnable,
+        jobs,
+        &options.report_dir,
+    ));
+    let shared = Shared {
+        selected: &selected,
+        queue: &queue,
+        results: std::sync::Mutex::new(results),
+        done: std::sync::atomic::AtomicUsize::new(0),
+        implementation: &implementation,
+        lane_setup: &lane_setup,
+        work_dir: &work_dir,
+        quiet: options.quiet,
     };
-    // Ctrl-C still gives a deployed implementation its replicas back (and drops a running
-    // process implementation, which is killed with its handle).
-    let interrupted = tokio::select! {
-        () = scenarios => false,
-        _ = tokio::signal::ctrl_c() => true,
+    let workers = futures::future::try_join_all(
+        lanes
+            .iter_mut()
+            .enumerate()
+            .map(|(n, slot)| worker(n + 1, slot, &shared)),
+    );
+    // Ctrl-C still gives a deployed implementation its replicas back (and drops running process
+    // implementations, which are killed with their handles).
+    let outcome = tokio::select! {
+        outcome = workers => Some(outcome),
+        _ = tokio::signal::ctrl_c() => None,
     };
-    if let Some(deployed) = &setup.deployed
+    if let Some(deployed) = lanes
+        .iter()
+        .flatten()
+        .find_map(|lane| lane.setup.deployed.as_ref())
         && let Err(e) = deployed.restore().await
     {
         eprintln!("acr-conformance: warning: could not restore the replica count: {e}");
     }
-    if interrupted {
-        return Err(RunError::Interrupted);
+    drop(lanes);
+    match outcome {
+        None => return Err(RunError::Interrupted),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(_)) => {}
     }
-    if let Some(reason) = aborted {
-        return Err(RunError::Implementation(reason));
-    }
+    let results = shared
+        .results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .zip(&selected)
+        .map(|(r, info)| {
+            r.unwrap_or_else(|| {
+                ScenarioResult::new(info, Verdict::Error, "not run", Duration::ZERO)
+            })
+        })
+        .collect();
     let report = Report {
         implementation: match &options.deployment {
             Some(target) => format!("deployment: {target}"),
@@ -440,10 +454,126 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         mode: mode.to_string(),
         started_at,
         wall_time: started.elapsed(),
+        jobs,
         results,
     };
     report.write_to(&options.report_dir)?;
     Ok(report)
+}
+
+/// How many lanes a run uses, and why.
+fn jobs(options: &RunOptions, runnable: usize) -> Result<(usize, String), RunError> {
+    let one_lane = if options.kubeconfig.is_some() {
+        Some(
+            "one cluster given with --kubeconfig: its ConfigMap, namespaces and implementation are shared by every scenario",
+        )
+    } else if options.metadata_admin.is_some() {
+        Some("external fakes are one pair for every scenario")
+    } else {
+        None
+    };
+    match (one_lane, options.jobs) {
+        (Some(why), Some(n)) if n > 1 => Err(RunError::Options(format!(
+            "--jobs {n}: scenarios run one at a time here ({why}); leave --jobs out or give 1"
+        ))),
+        (Some(why), _) => Ok((1, why.to_string())),
+        (None, Some(n)) => Ok((n.min(runnable.max(1)), "as asked".to_string())),
+        (None, None) => {
+            let n = schedule::default_jobs();
+            Ok((
+                n.min(runnable.max(1)),
+                format!(
+                    "{n} by default: {} per core of {}, one per GiB available, at most {}; each with its own control plane",
+                    schedule::LANES_PER_CORE,
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    schedule::MAX_LANES
+                ),
+            ))
+        }
+    }
+}
+
+/// What every lane's worker shares.
+struct Shared<'a> {
+    selected: &'a [&'static ScenarioInfo],
+    queue: &'a std::sync::Mutex<std::collections::VecDeque<usize>>,
+    results: std::sync::Mutex<Vec<Option<ScenarioResult>>>,
+    done: std::sync::atomic::AtomicUsize,
+    implementation: &'a Implementation,
+    lane_setup: &'a LaneSetup,
+    work_dir: &'a std::path::Path,
+    quiet: bool,
+}
+
+/// One lane: takes the next scenario until none is left, starting its control plane (and
+/// network namespace) before the first. `Err` stops the whole run.
+async fn worker(lane: usize, slot: &mut Option<Lane>, shared: &Shared<'_>) -> Result<(), RunError> {
+    let total = shared.selected.len();
+    loop {
+        let next = shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        let Some(i) = next else {
+            return Ok(());
+        };
+        let info = shared.selected[i];
+        let lane_now = match slot {
+            Some(lane) => lane,
+            None => slot.insert(start_lane(lane, shared).await?),
+        };
+        if !shared.quiet {
+            eprintln!("[lane {lane}] {:<4} running… {}", info.id, info.title);
+        }
+        let result = run_one(
+            info,
+            &mut lane_now.env,
+            shared.implementation,
+            &lane_now.setup,
+            shared.work_dir,
+        )
+        .await
+        .map_err(RunError::Implementation)?;
+        let n = shared
+            .done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if !shared.quiet {
+            eprintln!("{}", progress_line(n, total, &result));
+        }
+        shared.results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+    }
+}
+
+/// Starts lane `n`'s local control plane and its `Setup`.
+async fn start_lane(n: usize, shared: &Shared<'_>) -> Result<Lane, RunError> {
+    if !shared.quiet {
+        eprintln!(
+            "acr-conformance: lane {n}: starting the local control plane (built once, then cached)…"
+        );
+    }
+    let t = Instant::now();
+    let env = Environment::local().await?;
+    let setup = shared.lane_setup.for_env(&env).await?;
+    if !shared.quiet {
+        let netns = setup
+            .netns
+            .as_ref()
+            .map(|netns| {
+                format!(
+                    "; network namespace {}: 100.100.100.200:80 → fake-metadata, :443 → fake-acr, {} → the API server",
+                    netns.name(),
+                    env.server_url()
+                )
+            })
+            .unwrap_or_default();
+        eprintln!(
+            "acr-conformance: lane {n}: control plane ready in {:.1} s{netns}",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Lane { env, setup })
 }
 
 /// Refuses option combinations that cannot work, naming the options.

@@ -52,14 +52,14 @@ pub struct Ctx<'e> {
     pub(super) crash_checked: Option<Instant>,
     pub(super) source: Option<CredentialSource>,
     /// When each credential-source request ran (UTC), for "no ACR call without a request".
-    pub(super) requests: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    pub(super) requests: Vec<(jiff::Timestamp, jiff::Timestamp)>,
     pub(super) figures: Vec<Figure>,
     /// Probe Pods a real kubelet judged (probe mode `kubelet`).
     pub(super) kubelet_pulls: usize,
     /// The `expiring-threshold` last configured, for credential sources.
     pub(super) expiring_threshold: Option<String>,
     /// When the scenario started (Events older than this are ignored).
-    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub started_at: jiff::Timestamp,
     /// What the configuration last written selects (the end-of-scenario sweep judges by it).
     pub(super) selection: crate::sweep::Selection,
     /// `imagePullSecrets` entries the suite itself wrote (not judged by the sweep).
@@ -72,7 +72,8 @@ pub struct Ctx<'e> {
 }
 
 impl<'e> Ctx<'e> {
-    /// A context with the default fake world; `work_dir` receives logs and the CA bundle.
+    /// A context with the default fake world; `work_dir` receives the scenario's logs, state
+    /// directory and CA files, all named by its ID.
     pub fn new(
         info: &'static ScenarioInfo,
         env: &'e mut Environment,
@@ -102,7 +103,7 @@ impl<'e> Ctx<'e> {
             figures: Vec::new(),
             kubelet_pulls: 0,
             expiring_threshold: None,
-            started_at: chrono::Utc::now(),
+            started_at: jiff::Timestamp::now(),
             selection: crate::sweep::Selection::default(),
             suite_entries: Default::default(),
             judge_keys_at_end: true,

@@ -19,7 +19,7 @@ impl Ctx<'_> {
         let list = events
             .list(&ListParams::default().fields("type=Warning"))
             .await?;
-        let since = self.started_at - chrono::Duration::seconds(1);
+        let since = self.started_at - jiff::SignedDuration::from_secs(1);
         Ok(list
             .items
             .into_iter()
@@ -30,7 +30,7 @@ impl Ctx<'_> {
                     .map(|t| t.0)
                     .or_else(|| e.event_time.as_ref().map(|t| t.0))
                     .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0));
-                at.is_some_and(|t| to_chrono(t) >= since)
+                at.is_some_and(|t| t >= since)
             })
             .map(|e| {
                 (
@@ -119,9 +119,4 @@ impl Ctx<'_> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
-
-fn to_chrono(t: k8s_openapi::jiff::Timestamp) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32)
-        .unwrap_or_default()
 }

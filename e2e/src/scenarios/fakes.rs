@@ -14,14 +14,18 @@ impl Ctx<'_> {
             .ok_or_else(|| Stop::Error("the clouds are started by ctx.start()".into()))
     }
 
-    /// Starts only the fakes.
+    /// Starts only the fakes; their CA files go to `<work dir>/<ID>.fakes/` (scenarios of one
+    /// run may run at the same time, each with its own fakes and CA).
     pub async fn start_clouds(&mut self) -> Outcome {
         if self.clouds.is_none() {
+            let dir = self.work_dir.join(format!("{}.fakes", self.info.id));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Stop::Error(format!("cannot create {}: {e}", dir.display())))?;
             let clouds = Clouds::start_for(
                 &self.setup.fakes,
                 self.acr.clone(),
                 self.metadata.clone(),
-                &self.work_dir,
+                &dir,
                 self.setup.netns.as_deref(),
             )
             .await?;

@@ -20,9 +20,7 @@ impl Ctx<'_> {
     }
 
     /// Pull requests the credential source answered in this scenario so far, and when.
-    pub fn source_requests(
-        &self,
-    ) -> &[(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)] {
+    pub fn source_requests(&self) -> &[(jiff::Timestamp, jiff::Timestamp)] {
         &self.requests
     }
 
@@ -36,7 +34,7 @@ impl Ctx<'_> {
     ) -> Result<ProbeOutcome, Stop> {
         let probe = self.probe_tool()?;
         if let Some(source) = self.source.as_mut() {
-            let from = chrono::Utc::now();
+            let from = jiff::Timestamp::now();
             let answer = source.get(image).await.map_err(|e| match e {
                 crate::adapter::AdapterError::Spawn { .. }
                 | crate::adapter::AdapterError::Missing { .. }
@@ -48,7 +46,7 @@ impl Ctx<'_> {
                 }
                 e => Stop::Fail(e.to_string()),
             })?;
-            self.requests.push((from, chrono::Utc::now()));
+            self.requests.push((from, jiff::Timestamp::now()));
             // docker hands the helper's answer to the pull as it is; kubelet's answer is already
             // in kubelet's order.
             let keys = answer.credentials.iter().map(|c| c.key.clone()).collect();

@@ -1,0 +1,205 @@
+//! How a run spreads its scenarios over concurrent lanes: how many lanes the machine can hold
+//! (`--jobs`), which scenario a free lane takes next, and what a lane is.
+//!
+//! A lane is everything a scenario could share with another one and must not: its own local
+//! control plane (so the cluster-global ConfigMap `kube-system/acr-configuration`, the
+//! implementation's cluster-wide watches, the all-namespace sweep, the audit log and the
+//! between-scenario reset see one implementation only, and FT4 may restart its own API server)
+//! and, in netns mode, its own network namespace (each owns 100.100.100.200 and port 443).
+//! Every scenario also starts its own fakes on free loopback ports. A lane runs its scenarios one
+//! after another, as a run with one lane (`--jobs 1`) runs all of them.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::catalogue::{Group, ScenarioInfo};
+use crate::clouds::FakesSource;
+use crate::environment::Environment;
+use crate::kubelet_keyring::KubeletKeyring;
+use crate::netns::Netns;
+use crate::probe::ProbeMode;
+use crate::scenarios::Setup;
+
+/// Memory one lane needs: a control plane (etcd ~105 MiB, kube-apiserver ~280 MiB,
+/// kube-controller-manager ~90 MiB resident) plus the implementation, the fakes and a margin.
+pub const LANE_MEMORY: u64 = 1 << 30;
+/// Lanes per core: a scenario mostly waits (token lifetimes, negative windows, polling every
+/// 100–250 ms), so one keeps about a third of a core busy.
+pub const LANES_PER_CORE: usize = 3;
+/// No more lanes than this, however large the machine (the longest scenario bounds the wall
+/// time long before).
+pub const MAX_LANES: usize = 8;
+
+/// The default `--jobs`: `min(3 × available parallelism, MemAvailable ÷ 1 GiB, 8)`, at least 1.
+pub fn default_jobs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let by_memory = available_memory().map_or(MAX_LANES, |bytes| {
+        usize::try_from(bytes / LANE_MEMORY).unwrap_or(MAX_LANES)
+    });
+    (cores * LANES_PER_CORE).min(by_memory).clamp(1, MAX_LANES)
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes (`None` where there is no such file).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    text.lines().find_map(|line| {
+        let kib = line
+            .strip_prefix("MemAvailable:")?
+            .trim()
+            .strip_suffix("kB")?;
+        kib.trim().parse::<u64>().ok().map(|k| k * 1024)
+    })
+}
+
+/// Where a scenario's lane-bound state comes from: one lane per job.
+pub struct Lane {
+    /// The lane's cluster (its own control plane in mode `local`).
+    pub env: Environment,
+    /// What the lane's scenarios share: fakes source, probe, netns, keyring, deployment.
+    pub setup: Setup,
+}
+
+/// How to make a lane's [`Setup`].
+pub struct LaneSetup {
+    /// In-process or external fakes.
+    pub fakes: FakesSource,
+    /// Who judges pulls.
+    pub probe: ProbeMode,
+    /// Netns mode: each lane gets its own network namespace.
+    pub netns: bool,
+    /// kubelet's keyring, shared by every lane (it only answers lookups).
+    pub keyring: Option<Arc<KubeletKeyring>>,
+}
+
+/// Why a lane could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    /// The lane's network namespace could not be set up.
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+    /// The API server is not at an address a network namespace can reach.
+    #[error(
+        "netns mode: the API server {0} is not at an IP address the namespace can reach; use --network override"
+    )]
+    Unreachable(String),
+}
+
+impl LaneSetup {
+    /// The lane's `Setup` for `env`: in netns mode a fresh namespace forwarding to its API
+    /// server. The deployed implementation (one lane only) is added by the caller.
+    pub async fn for_env(&self, env: &Environment) -> Result<Setup, LaneError> {
+        let netns = if self.netns {
+            let server = env.server_url();
+            let apiserver = crate::netns::server_address(&server)
+                .ok_or_else(|| LaneError::Unreachable(server.clone()))?;
+            Some(Arc::new(Netns::create(Some(apiserver)).await?))
+        } else {
+            None
+        };
+        Ok(Setup {
+            fakes: self.fakes.clone(),
+            probe: self.probe,
+            deployed: None,
+            netns,
+            keyring: self.keyring.clone(),
+        })
+    }
+}
+
+/// The order free lanes take scenarios in (indices into `selected`). One lane: catalogue order.
+/// Several: longest first (by the durations of the last report in `report_dir`, else by group,
+/// the long groups TR, FT, BI first), so no long scenario starts last while the others idle.
+pub fn order(
+    selected: &[&'static ScenarioInfo],
+    runnable: &[usize],
+    jobs: usize,
+    report_dir: &Path,
+) -> VecDeque<usize> {
+    let mut order = runnable.to_vec();
+    if jobs > 1 {
+        let last = last_durations(report_dir);
+        let expected = |i: &usize| {
+            let info = selected[*i];
+            last.get(info.id)
+                .copied()
+                .unwrap_or_else(|| group_estimate(info.group))
+        };
+        // Stable: equal estimates keep catalogue order.
+        order.sort_by(|a, b| expected(b).total_cmp(&expected(a)));
+    }
+    order.into()
+}
+
+/// Seconds a scenario of `group` usually takes, for ordering when there is no earlier report.
+fn group_estimate(group: Group) -> f64 {
+    match group {
+        Group::Tr => 18.0,
+        Group::Ft => 8.0,
+        Group::Bi => 6.0,
+        Group::Ns => 4.0,
+        Group::Mr => 2.0,
+        Group::Cr => 1.0,
+    }
+}
+
+/// Scenario ID → seconds, from `summary.json` of the last run into `report_dir` (empty when
+/// there is none or it cannot be read: the order is only a matter of speed).
+fn last_durations(report_dir: &Path) -> BTreeMap<String, f64> {
+    let Ok(text) = std::fs::read_to_string(report_dir.join("summary.json")) else {
+        return BTreeMap::new();
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return BTreeMap::new();
+    };
+    json["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| Some((r["id"].as_str()?.to_string(), r["duration"].as_f64()?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::CATALOGUE;
+
+    fn ids(selected: &[&'static ScenarioInfo], order: &VecDeque<usize>) -> Vec<&'static str> {
+        order.iter().map(|i| selected[*i].id).collect()
+    }
+
+    #[test]
+    fn one_lane_keeps_catalogue_order_and_several_take_the_longest_first() {
+        let selected: Vec<&'static ScenarioInfo> = CATALOGUE.iter().collect();
+        let all: Vec<usize> = (0..selected.len()).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let serial = order(&selected, &all, 1, dir.path());
+        assert_eq!(
+            ids(&selected, &serial),
+            CATALOGUE.iter().map(|s| s.id).collect::<Vec<_>>()
+        );
+        let parallel = ids(&selected, &order(&selected, &all, 4, dir.path()));
+        assert!(parallel[0].starts_with("TR"), "{parallel:?}");
+        assert!(parallel.last().unwrap().starts_with("CR"), "{parallel:?}");
+
+        // The last report's durations win over the group estimate.
+        std::fs::write(
+            dir.path().join("summary.json"),
+            r#"{"results": [{"id": "CR1", "duration": 99.0}, {"id": "TR1", "duration": 0.5}]}"#,
+        )
+        .unwrap();
+        let parallel = ids(&selected, &order(&selected, &all, 4, dir.path()));
+        assert_eq!(parallel[0], "CR1", "{parallel:?}");
+        let tr1 = parallel.iter().position(|id| *id == "TR1").unwrap();
+        let tr2 = parallel.iter().position(|id| *id == "TR2").unwrap();
+        assert!(tr1 > tr2, "{parallel:?}");
+    }
+
+    #[test]
+    fn the_default_job_count_is_bounded() {
+        let jobs = default_jobs();
+        assert!((1..=MAX_LANES).contains(&jobs), "{jobs}");
+        assert!(available_memory().is_some_and(|m| m > 0));
+    }
+}
