@@ -341,7 +341,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
             None => runnable.push(i),
         }
     }
-    let (jobs, jobs_why) = jobs(options, runnable.len())?;
+    let (jobs, jobs_why) = jobs(options, runnable.len());
     if !options.quiet {
         eprintln!(
             "acr-conformance: {} scenario(s) against {}",
@@ -359,6 +359,12 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         "existing"
     } else {
         "local"
+    };
+    // Runs side by side in one process (tests) share the machine's lanes.
+    let _lanes = if runnable.is_empty() {
+        None
+    } else {
+        schedule::reserve(jobs).await
     };
     let lane_setup = LaneSetup {
         fakes: fakes_source(options),
@@ -461,9 +467,9 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     Ok(report)
 }
 
-/// How many lanes a run uses, and why.
-fn jobs(options: &RunOptions, runnable: usize) -> Result<(usize, String), RunError> {
-    let one_lane = if options.kubeconfig.is_some() {
+/// Why a run has one lane whatever `--jobs` says (`None`: as many as asked).
+fn one_lane_only(options: &RunOptions) -> Option<&'static str> {
+    if options.kubeconfig.is_some() {
         Some(
             "one cluster given with --kubeconfig: its ConfigMap, namespaces and implementation are shared by every scenario",
         )
@@ -471,16 +477,19 @@ fn jobs(options: &RunOptions, runnable: usize) -> Result<(usize, String), RunErr
         Some("external fakes are one pair for every scenario")
     } else {
         None
-    };
-    match (one_lane, options.jobs) {
-        (Some(why), Some(n)) if n > 1 => Err(RunError::Options(format!(
-            "--jobs {n}: scenarios run one at a time here ({why}); leave --jobs out or give 1"
-        ))),
-        (Some(why), _) => Ok((1, why.to_string())),
-        (None, Some(n)) => Ok((n.min(runnable.max(1)), "as asked".to_string())),
-        (None, None) => {
+    }
+}
+
+/// How many lanes a run uses (never more than it has scenarios to run), and why.
+fn jobs(options: &RunOptions, runnable: usize) -> (usize, String) {
+    if let Some(why) = one_lane_only(options) {
+        return (1, why.to_string());
+    }
+    match options.jobs {
+        Some(n) => (n.min(runnable.max(1)), "as asked".to_string()),
+        None => {
             let n = schedule::default_jobs();
-            Ok((
+            (
                 n.min(runnable.max(1)),
                 format!(
                     "{n} by default: {} per core of {}, one per GiB available, at most {}; each with its own control plane",
@@ -488,7 +497,7 @@ fn jobs(options: &RunOptions, runnable: usize) -> Result<(usize, String), RunErr
                     std::thread::available_parallelism().map_or(1, |n| n.get()),
                     schedule::MAX_LANES
                 ),
-            ))
+            )
         }
     }
 }
@@ -578,6 +587,11 @@ async fn start_lane(n: usize, shared: &Shared<'_>) -> Result<Lane, RunError> {
 
 /// Refuses option combinations that cannot work, naming the options.
 fn check_options(options: &RunOptions) -> Result<(), RunError> {
+    if let (Some(why), Some(n @ 2..)) = (one_lane_only(options), options.jobs) {
+        return Err(RunError::Options(format!(
+            "--jobs {n}: scenarios run one at a time here ({why}); leave --jobs out or give 1"
+        )));
+    }
     let deployment = options.implementation == AdapterKind::Deployment;
     if deployment && options.deployment.is_none() {
         return Err(RunError::Options(

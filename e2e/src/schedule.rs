@@ -40,6 +40,22 @@ pub fn default_jobs() -> usize {
     (cores * LANES_PER_CORE).min(by_memory).clamp(1, MAX_LANES)
 }
 
+/// The lanes of every run in this process (runs started side by side, as tests do, share the
+/// machine): `default_jobs()` of them, and that number.
+static LANES: std::sync::OnceLock<(tokio::sync::Semaphore, usize)> = std::sync::OnceLock::new();
+
+/// Waits until `jobs` lanes are free in this process (at most all of them, so an explicit
+/// `--jobs` above the default still runs), and holds them until the permit is dropped (`None`
+/// only if the semaphore were closed, which it never is).
+pub async fn reserve(jobs: usize) -> Option<tokio::sync::SemaphorePermit<'static>> {
+    let (lanes, budget) = LANES.get_or_init(|| {
+        let n = default_jobs();
+        (tokio::sync::Semaphore::new(n), n)
+    });
+    let n = u32::try_from(jobs.clamp(1, *budget)).unwrap_or(1);
+    lanes.acquire_many(n).await.ok()
+}
+
 /// `MemAvailable` of `/proc/meminfo`, in bytes (`None` where there is no such file).
 fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
