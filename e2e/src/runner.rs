@@ -354,7 +354,11 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         };
         eprintln!("acr-conformance: network mode {mode} ({why})");
         eprintln!("acr-conformance: {jobs} job(s) ({jobs_why})");
+        for (n, result) in results.iter().flatten().enumerate() {
+            eprintln!("{}", progress_line(n + 1, selected.len(), result));
+        }
     }
+    let not_applicable = results.iter().flatten().count();
     let mode = if options.kubeconfig.is_some() {
         "existing"
     } else {
@@ -379,7 +383,9 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     // One lane per job, each started by the first scenario it takes. Mode `existing` has one
     // lane, started now: the deployed implementation is found and parked through it.
     let mut lanes: Vec<Option<Lane>> = (0..jobs).map(|_| None).collect();
-    if let (Some(kubeconfig), Some(slot)) = (&options.kubeconfig, lanes.first_mut()) {
+    if let (Some(kubeconfig), Some(slot), false) =
+        (&options.kubeconfig, lanes.first_mut(), runnable.is_empty())
+    {
         let env = Environment::existing(kubeconfig).await?;
         let mut setup = lane_setup.for_env(&env).await?;
         if let Some(target) = &options.deployment {
@@ -408,7 +414,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         selected: &selected,
         queue: &queue,
         results: std::sync::Mutex::new(results),
-        done: std::sync::atomic::AtomicUsize::new(0),
+        done: std::sync::atomic::AtomicUsize::new(not_applicable),
         implementation: &implementation,
         lane_setup: &lane_setup,
         work_dir: &work_dir,

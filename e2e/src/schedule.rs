@@ -4,7 +4,7 @@
 //! A lane is everything a scenario could share with another one and must not: its own local
 //! control plane (so the cluster-global ConfigMap `kube-system/acr-configuration`, the
 //! implementation's cluster-wide watches, the all-namespace sweep, the audit log and the
-//! between-scenario reset see one implementation only, and FT4 may restart its own API server)
+//! between-scenario reset see one implementation only, and FT6 may restart its own API server)
 //! and, in netns mode, its own network namespace (each owns 100.100.100.200 and port 443).
 //! Every scenario also starts its own fakes on free loopback ports. A lane runs its scenarios one
 //! after another, as a run with one lane (`--jobs 1`) runs all of them.
