@@ -531,6 +531,16 @@ async fn worker(lane: usize, slot: &mut Option<Lane>, shared: &Shared<'_>) -> Re
             .unwrap_or_else(|e| e.into_inner())
             .pop_front();
         let Some(i) = next else {
+            // Nothing left for this lane: it stops now, while other lanes still run (stopping a
+            // control plane waits for its processes to exit). A lane holding the deployed
+            // implementation stays for its replica count to be restored.
+            if slot
+                .as_ref()
+                .is_some_and(|lane| lane.setup.deployed.is_none())
+                && let Some(lane) = slot.take()
+            {
+                let _ = tokio::task::spawn_blocking(move || drop(lane)).await;
+            }
             return Ok(());
         };
         let info = shared.selected[i];
