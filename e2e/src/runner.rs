@@ -410,7 +410,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         jobs,
         &options.report_dir,
     ));
-    let shared = Shared {
+    let shared = schedule::Shared {
         selected: &selected,
         queue: &queue,
         results: std::sync::Mutex::new(results),
@@ -424,7 +424,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         lanes
             .iter_mut()
             .enumerate()
-            .map(|(n, slot)| worker(n + 1, slot, &shared)),
+            .map(|(n, slot)| schedule::worker(n + 1, slot, &shared)),
     );
     // Ctrl-C still gives a deployed implementation its replicas back (and drops running process
     // implementations, which are killed with their handles).
@@ -506,99 +506,6 @@ fn jobs(options: &RunOptions, runnable: usize) -> (usize, String) {
             )
         }
     }
-}
-
-/// What every lane's worker shares.
-struct Shared<'a> {
-    selected: &'a [&'static ScenarioInfo],
-    queue: &'a std::sync::Mutex<std::collections::VecDeque<usize>>,
-    results: std::sync::Mutex<Vec<Option<ScenarioResult>>>,
-    done: std::sync::atomic::AtomicUsize,
-    implementation: &'a Implementation,
-    lane_setup: &'a LaneSetup,
-    work_dir: &'a std::path::Path,
-    quiet: bool,
-}
-
-/// One lane: takes the next scenario until none is left, starting its control plane (and
-/// network namespace) before the first. `Err` stops the whole run.
-async fn worker(lane: usize, slot: &mut Option<Lane>, shared: &Shared<'_>) -> Result<(), RunError> {
-    let total = shared.selected.len();
-    loop {
-        let next = shared
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        let Some(i) = next else {
-            // Nothing left for this lane: it stops now, while other lanes still run (stopping a
-            // control plane waits for its processes to exit). A lane holding the deployed
-            // implementation stays for its replica count to be restored.
-            if slot
-                .as_ref()
-                .is_some_and(|lane| lane.setup.deployed.is_none())
-                && let Some(lane) = slot.take()
-            {
-                let _ = tokio::task::spawn_blocking(move || drop(lane)).await;
-            }
-            return Ok(());
-        };
-        let info = shared.selected[i];
-        let lane_now = match slot {
-            Some(lane) => lane,
-            None => slot.insert(start_lane(lane, shared).await?),
-        };
-        if !shared.quiet {
-            eprintln!("[lane {lane}] {:<4} running… {}", info.id, info.title);
-        }
-        let result = run_one(
-            info,
-            &mut lane_now.env,
-            shared.implementation,
-            &lane_now.setup,
-            shared.work_dir,
-        )
-        .await
-        .map_err(RunError::Implementation)?;
-        let n = shared
-            .done
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        if !shared.quiet {
-            eprintln!("{}", progress_line(n, total, &result));
-        }
-        shared.results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
-    }
-}
-
-/// Starts lane `n`'s local control plane and its `Setup`.
-async fn start_lane(n: usize, shared: &Shared<'_>) -> Result<Lane, RunError> {
-    if !shared.quiet {
-        eprintln!(
-            "acr-conformance: lane {n}: starting the local control plane (built once, then cached)…"
-        );
-    }
-    let t = Instant::now();
-    let env = Environment::local().await?;
-    let setup = shared.lane_setup.for_env(&env).await?;
-    if !shared.quiet {
-        let netns = setup
-            .netns
-            .as_ref()
-            .map(|netns| {
-                format!(
-                    "; network namespace {}: 100.100.100.200:80 → fake-metadata, :443 → fake-acr, {} → the API server",
-                    netns.name(),
-                    env.server_url()
-                )
-            })
-            .unwrap_or_default();
-        eprintln!(
-            "acr-conformance: lane {n}: control plane ready in {:.1} s{netns}",
-            t.elapsed().as_secs_f64()
-        );
-    }
-    Ok(Lane { env, setup })
 }
 
 /// Refuses option combinations that cannot work, naming the options.

@@ -7,18 +7,23 @@
 //! between-scenario reset see one implementation only, and FT6 may restart its own API server)
 //! and, in netns mode, its own network namespace (each owns 100.100.100.200 and port 443).
 //! Every scenario also starts its own fakes on free loopback ports. A lane runs its scenarios one
-//! after another, as a run with one lane (`--jobs 1`) runs all of them.
+//! after another, as a run with one lane (`--jobs 1`) runs all of them; its worker starts the
+//! lane for the first scenario it takes and stops it when none is left.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
+use crate::adapter::Implementation;
 use crate::catalogue::{Group, ScenarioInfo};
 use crate::clouds::FakesSource;
 use crate::environment::Environment;
 use crate::kubelet_keyring::KubeletKeyring;
 use crate::netns::Netns;
 use crate::probe::ProbeMode;
+use crate::report::{ScenarioResult, progress_line};
+use crate::runner::run_one;
 use crate::scenarios::Setup;
 
 /// Memory one lane needs: a control plane (etcd ~105 MiB, kube-apiserver ~280 MiB,
@@ -174,6 +179,103 @@ fn last_durations(report_dir: &Path) -> BTreeMap<String, f64> {
         .flatten()
         .filter_map(|r| Some((r["id"].as_str()?.to_string(), r["duration"].as_f64()?)))
         .collect()
+}
+
+/// What every lane's worker shares.
+pub(crate) struct Shared<'a> {
+    pub(crate) selected: &'a [&'static ScenarioInfo],
+    pub(crate) queue: &'a std::sync::Mutex<std::collections::VecDeque<usize>>,
+    pub(crate) results: std::sync::Mutex<Vec<Option<ScenarioResult>>>,
+    pub(crate) done: std::sync::atomic::AtomicUsize,
+    pub(crate) implementation: &'a Implementation,
+    pub(crate) lane_setup: &'a LaneSetup,
+    pub(crate) work_dir: &'a std::path::Path,
+    pub(crate) quiet: bool,
+}
+
+/// One lane: takes the next scenario until none is left, starting its control plane (and
+/// network namespace) before the first. `Err` stops the whole run.
+pub(crate) async fn worker(
+    lane: usize,
+    slot: &mut Option<Lane>,
+    shared: &Shared<'_>,
+) -> Result<(), crate::runner::RunError> {
+    let total = shared.selected.len();
+    loop {
+        let next = shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        let Some(i) = next else {
+            // Nothing left for this lane: it stops now, while other lanes still run (stopping a
+            // control plane waits for its processes to exit). A lane holding the deployed
+            // implementation stays for its replica count to be restored.
+            if slot
+                .as_ref()
+                .is_some_and(|lane| lane.setup.deployed.is_none())
+                && let Some(lane) = slot.take()
+            {
+                let _ = tokio::task::spawn_blocking(move || drop(lane)).await;
+            }
+            return Ok(());
+        };
+        let info = shared.selected[i];
+        let lane_now = match slot {
+            Some(lane) => lane,
+            None => slot.insert(start_lane(lane, shared).await?),
+        };
+        if !shared.quiet {
+            eprintln!("[lane {lane}] {:<4} running… {}", info.id, info.title);
+        }
+        let result = run_one(
+            info,
+            &mut lane_now.env,
+            shared.implementation,
+            &lane_now.setup,
+            shared.work_dir,
+        )
+        .await
+        .map_err(crate::runner::RunError::Implementation)?;
+        let n = shared
+            .done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if !shared.quiet {
+            eprintln!("{}", progress_line(n, total, &result));
+        }
+        shared.results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+    }
+}
+
+/// Starts lane `n`'s local control plane and its `Setup`.
+async fn start_lane(n: usize, shared: &Shared<'_>) -> Result<Lane, crate::runner::RunError> {
+    if !shared.quiet {
+        eprintln!(
+            "acr-conformance: lane {n}: starting the local control plane (built once, then cached)…"
+        );
+    }
+    let t = Instant::now();
+    let env = Environment::local().await?;
+    let setup = shared.lane_setup.for_env(&env).await?;
+    if !shared.quiet {
+        let netns = setup
+            .netns
+            .as_ref()
+            .map(|netns| {
+                format!(
+                    "; network namespace {}: 100.100.100.200:80 → fake-metadata, :443 → fake-acr, {} → the API server",
+                    netns.name(),
+                    env.server_url()
+                )
+            })
+            .unwrap_or_default();
+        eprintln!(
+            "acr-conformance: lane {n}: control plane ready in {:.1} s{netns}",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Lane { env, setup })
 }
 
 #[cfg(test)]
