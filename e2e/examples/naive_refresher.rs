@@ -372,10 +372,9 @@ async fn cycle(client: &kube::Client, acr: &AcrClient, state: &mut State) -> Res
             None => true,
             Some(_) if flaw == "never-renews" => false,
             Some(t) => {
-                (t.expires_at - chrono::Utc::now())
-                    .to_std()
-                    .unwrap_or_default()
-                    < cfg.threshold
+                let left_ms =
+                    t.expires_at.timestamp_millis() - jiff::Timestamp::now().as_millisecond();
+                Duration::from_millis(u64::try_from(left_ms).unwrap_or_default()) < cfg.threshold
             }
         };
         let recently = state

@@ -108,11 +108,16 @@ impl FakesSource {
     }
 }
 
+/// A time a fake reports (fake-metadata's STS expiry), given as epoch milliseconds.
+pub fn from_fake(epoch_millis: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(epoch_millis).unwrap_or_default()
+}
+
 /// One `GetAuthorizationToken` call (either edition) as fake-acr logged it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenCall {
     /// Server time of the call.
-    pub at: chrono::DateTime<chrono::Utc>,
+    pub at: jiff::Timestamp,
     /// The OpenAPI host called (`cr.<region>.aliyuncs.com`).
     pub host: String,
     /// The region of that host.
@@ -457,9 +462,7 @@ impl Clouds {
             .into_iter()
             .filter(|e| e.action == "GetAuthorizationToken")
             .map(|e| TokenCall {
-                at: chrono::DateTime::parse_from_rfc3339(&e.time)
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                    .unwrap_or_default(),
+                at: e.time.parse().unwrap_or_default(),
                 host: e.host,
                 region: e.region.unwrap_or_default(),
                 principal: e.principal.unwrap_or_default(),

@@ -1,8 +1,8 @@
 //! The cluster the suite runs against and how it is reset between scenarios.
 //!
 //! Mode `local` starts the real local control plane (`cluster::ControlPlane`); mode `existing`
-//! uses a kubeconfig (`--kubeconfig`). Scenarios run serially on one cluster; between them the
-//! suite removes what a scenario or an implementation left: the namespaces the suite created,
+//! uses a kubeconfig (`--kubeconfig`). Scenarios run one after another on one cluster (a run with
+//! several `--jobs` has one cluster per lane, see `schedule`); between them the suite removes what a scenario or an implementation left: the namespaces the suite created,
 //! the ConfigMap `kube-system/acr-configuration`, pull secrets in `default`, and anywhere else the
 //! pull Secrets and ServiceAccount entries that were not there before the first scenario.
 

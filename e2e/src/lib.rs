@@ -16,8 +16,9 @@
 //! - [`probe`]: the pull probe (Pod → admission → Secrets → kubelet's keyring → OCI pull).
 //! - [`pull_secret`]: pull secrets read the way kubelet reads them.
 //! - [`report`]: results and the junit.xml / summary.md / summary.json writers.
-//! - [`runner`]: the `run` / `list` subcommands: scenarios in series, progress, report.
-//! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI).
+//! - [`runner`]: the `run` / `list` subcommands: scenarios on concurrent lanes, progress, report.
+//! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI) and their context.
+//! - [`schedule`]: lanes (a control plane and network namespace each), `--jobs`, the order.
 //! - [`spawn`]: starting a program that may have just been written (retried while busy).
 //! - [`sweep`]: every namespace swept for what the implementation wrote, judged against the
 //!   configuration's selection; leftovers removed between scenarios.
@@ -37,5 +38,6 @@ pub mod pull_secret;
 pub mod report;
 pub mod runner;
 pub mod scenarios;
+pub mod schedule;
 pub mod spawn;
 pub mod sweep;

@@ -98,6 +98,8 @@ pub struct Report {
     /// Wall time of the whole run, set-up included.
     #[serde(serialize_with = "seconds")]
     pub wall_time: Duration,
+    /// Scenarios run at the same time (`--jobs`, each on its own lane).
+    pub jobs: usize,
     /// One entry per selected scenario, in catalogue order.
     pub results: Vec<ScenarioResult>,
 }
@@ -136,6 +138,11 @@ impl Report {
         t.failed == 0 && t.errors == 0 && t.passed > 0
     }
 
+    /// The scenarios' durations added up (with several jobs, more than the wall time).
+    pub fn scenario_time(&self) -> Duration {
+        self.results.iter().map(|r| r.duration).sum()
+    }
+
     /// The IDs with a given verdict.
     pub fn ids_with(&self, verdict: Verdict) -> Vec<&'static str> {
         self.results
@@ -152,11 +159,14 @@ impl Report {
         let _ = writeln!(out, "# Conformance report\n");
         let _ = writeln!(
             out,
-            "Implementation: `{}` · mode: {} · started {} · wall time {:.1} s\n",
+            "Implementation: `{}` · mode: {} · started {} · wall time {:.1} s · {} job(s), \
+             scenario time {:.1} s\n",
             self.implementation,
             self.mode,
             self.started_at,
-            self.wall_time.as_secs_f64()
+            self.wall_time.as_secs_f64(),
+            self.jobs,
+            self.scenario_time().as_secs_f64()
         );
         let _ = writeln!(
             out,
@@ -354,6 +364,7 @@ mod tests {
             mode: "local".into(),
             started_at: "2026-11-28T20:00:00Z".into(),
             wall_time: Duration::from_secs(3),
+            jobs: 2,
             results: vec![
                 passed,
                 ScenarioResult::new(
@@ -407,5 +418,9 @@ mod tests {
         assert!(md.contains("| NS4 |"));
         assert!(md.contains("time-to-credentials 0.41 s"));
         assert!(md.contains("1 passed, 1 failed, 0 errors, 1 not applicable"));
+        assert!(
+            md.contains("wall time 3.0 s · 2 job(s), scenario time 2.5 s"),
+            "{md}"
+        );
     }
 }

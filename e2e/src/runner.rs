@@ -1,6 +1,7 @@
-//! The runner: sets the environment up, runs the selected scenarios serially (reset between
-//! them, a fresh implementation and fresh fakes each), prints progress and builds the report.
-//! Also the `run` and `list` subcommands of the `acr-conformance` binary.
+//! The runner: sets the environment up, runs the selected scenarios on `--jobs` lanes at once
+//! (each lane its own control plane; on a lane one after another, reset between them, a fresh
+//! implementation and fresh fakes each), prints progress and builds the report. Also the `run`
+//! and `list` subcommands of the `acr-conformance` binary.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::kubelet_keyring::KubeletKeyring;
 use crate::probe::ProbeMode;
 use crate::report::{Report, ScenarioResult, Verdict, progress_line};
 use crate::scenarios::{self, Ctx, Setup, Stop};
+use crate::schedule::{self, Lane, LaneSetup};
 
 /// Longest a single scenario may run before it is failed.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(150);
@@ -89,13 +91,12 @@ pub struct RunOptions {
     #[arg(long, value_name = "URL", requires = "metadata_admin")]
     pub metadata_url: Option<String>,
     /// Who has the last word on pulls: `api` (the suite pulls with the Pod's secrets) or
-    /// `kubelet` (every verdict is confirmed by a real kubelet pulling in a Pod: kind, or the
-    /// local control plane with `--nodes 1`).
+    /// `kubelet` (every verdict is confirmed by a real kubelet pulling in a Pod: kind).
     #[arg(long, value_enum, default_value = "api")]
     pub probe: ProbeMode,
     /// Nodes of the local control plane: 1 runs a real kubelet and containerd (built from Go
     /// modules on first use) in the run's network namespace, so `--probe kubelet` works without
-    /// kind. Needs root and `runc`.
+    /// kind. Needs root and `runc`; the run then uses one lane.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub nodes: u8,
     /// defaultCacheDuration of the CredentialProviderConfig the suite writes for a plugin given by
@@ -105,6 +106,13 @@ pub struct RunOptions {
     /// No progress lines (the summary is still printed).
     #[arg(long)]
     pub quiet: bool,
+    /// Scenarios run at the same time, each lane with its own local control plane, network
+    /// namespace and fakes; 1 runs them one after another in catalogue order. Default: what the
+    /// machine can hold, min(3 × available parallelism, MemAvailable ÷ 1 GiB, 8) (a lane's
+    /// control plane keeps ~0.5 GiB resident; a scenario mostly waits on timers, about a third
+    /// of a core busy). One lane with --kubeconfig or external fakes (shared by every scenario).
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -129,7 +137,18 @@ impl Default for RunOptions {
             nodes: 0,
             default_cache_seconds: 3600,
             quiet: false,
+            jobs: None,
         }
+    }
+}
+
+/// `--jobs N`: a whole number from 1 to 64.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=64) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of jobs from 1 to 64 (1 runs the scenarios one after another)"
+        )),
     }
 }
 
@@ -166,6 +185,9 @@ pub enum RunError {
     /// kubelet's keyring (the judge of pulls) could not be started.
     #[error(transparent)]
     Keyring(#[from] crate::kubelet_keyring::KeyringError),
+    /// A lane (its network namespace) could not be set up.
+    #[error(transparent)]
+    Lane(#[from] crate::schedule::LaneError),
     /// Ctrl-C stopped the run before the report was written.
     #[error("interrupted (Ctrl-C): no report written")]
     Interrupted,
@@ -300,13 +322,32 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     let implementation = implementation(options).await?;
     implementation.check_program()?;
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let started_at = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_default()
+        .to_string();
     let work_dir = options.report_dir.join("logs");
     std::fs::create_dir_all(&work_dir).map_err(|source| RunError::Dir {
         path: work_dir.clone(),
         source,
     })?;
 
+    let mut results: Vec<Option<ScenarioResult>> = vec![None; selected.len()];
+    let mut runnable = Vec::new();
+    for (i, info) in selected.iter().enumerate() {
+        match applicability(info, &implementation) {
+            Some(reason) => {
+                results[i] = Some(ScenarioResult::new(
+                    info,
+                    Verdict::NotApplicable,
+                    reason,
+                    Duration::ZERO,
+                ));
+            }
+            None => runnable.push(i),
+        }
+    }
+    let (jobs, jobs_why) = jobs(options, runnable.len());
     if !options.quiet {
         eprintln!(
             "acr-conformance: {} scenario(s) against {}",
@@ -318,150 +359,112 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
             NetworkMode::Override => "override",
         };
         eprintln!("acr-conformance: network mode {mode} ({why})");
+        eprintln!("acr-conformance: {jobs} job(s) ({jobs_why})");
+        for (n, result) in results.iter().flatten().enumerate() {
+            eprintln!("{}", progress_line(n + 1, selected.len(), result));
+        }
     }
-    let needs_cluster = selected
-        .iter()
-        .any(|s| applicability(s, &implementation).is_none());
-    let mut env = if !needs_cluster {
-        None
-    } else if let Some(kubeconfig) = &options.kubeconfig {
-        Some(Environment::existing(kubeconfig).await?)
+    let not_applicable = results.iter().flatten().count();
+    let mode = if options.kubeconfig.is_some() {
+        "existing"
     } else {
-        if !options.quiet {
-            eprintln!(
-                "acr-conformance: starting the local control plane (built once, then cached)…"
-            );
-        }
-        let t = Instant::now();
-        let start = crate::cluster::StartOptions {
-            node: (options.nodes > 0).then(crate::cluster::NodeOptions::default),
-            ..Default::default()
-        };
-        let env = Environment::local_with(start).await?;
-        if !options.quiet {
-            eprintln!(
-                "acr-conformance: control plane ready in {:.1} s",
-                t.elapsed().as_secs_f64()
-            );
-            if let Some(node) = env.node() {
-                eprintln!(
-                    "acr-conformance: node {} Ready in {:.1} s (kubelet + containerd RSS {} MiB)",
-                    node.name(),
-                    node.start_time().as_secs_f64(),
-                    node.rss_kib() / 1024
-                );
-            }
-        }
-        Some(env)
+        "local"
     };
-    let mode = match (&env, &options.kubeconfig) {
-        (_, Some(_)) => "existing",
-        _ => "local",
+    // Runs side by side in one process (tests) share the machine's lanes.
+    let _lanes = if runnable.is_empty() {
+        None
+    } else {
+        schedule::reserve(jobs).await
     };
-    let mut setup = Setup {
+    let lane_setup = LaneSetup {
         fakes: fakes_source(options),
         probe: options.probe,
-        deployed: None,
-        netns: None,
-        keyring: None,
+        netns: network == NetworkMode::Netns,
+        nodes: options.nodes,
+        keyring: if runnable.is_empty() {
+            None
+        } else {
+            Some(Arc::new(KubeletKeyring::secrets_only().await?))
+        },
     };
-    if let Some(env) = env.as_ref() {
-        setup.keyring = Some(Arc::new(KubeletKeyring::secrets_only().await?));
-        if let (NetworkMode::Netns, Some(node)) = (network, env.node()) {
-            // The node's namespace: kubelet and containerd reach the fakes there, and so does
-            // the implementation.
-            let netns = node.netns();
+    // One lane per job, each started by the first scenario it takes. Mode `existing` has one
+    // lane, started now: the deployed implementation is found and parked through it.
+    let mut lanes: Vec<Option<Lane>> = (0..jobs).map(|_| None).collect();
+    if let (Some(kubeconfig), Some(slot), false) =
+        (&options.kubeconfig, lanes.first_mut(), runnable.is_empty())
+    {
+        let env = Environment::existing(kubeconfig).await?;
+        let mut setup = lane_setup.for_env(&env).await?;
+        if let Some(target) = &options.deployment {
+            let deployed =
+                DeployedImplementation::find(env.client(), target.clone(), options.replicas)
+                    .await
+                    .map_err(Box::new)?;
             if !options.quiet {
                 eprintln!(
-                    "acr-conformance: network namespace {} (the node's): 100.100.100.200:80 → fake-metadata, :443 → fake-acr",
-                    netns.name()
+                    "acr-conformance: scaling Deployment {target} to 0 until a scenario starts it"
                 );
             }
-            setup.netns = Some(netns);
-        } else if network == NetworkMode::Netns {
-            let server = env.server_url();
-            let apiserver = crate::netns::server_address(&server);
-            if apiserver.is_none() {
-                return Err(RunError::Options(format!(
-                    "netns mode: the API server {server} is not at an IP address the namespace can reach; use --network override"
-                )));
-            }
-            let netns = crate::netns::Netns::create(apiserver).await?;
-            if !options.quiet {
-                eprintln!(
-                    "acr-conformance: network namespace {}: 100.100.100.200:80 → fake-metadata, :443 → fake-acr, {server} → the API server",
-                    netns.name()
-                );
-            }
-            setup.netns = Some(Arc::new(netns));
+            deployed.park().await.map_err(Box::new)?;
+            setup.deployed = Some(deployed);
         }
-    }
-    if let (Some(target), Some(env)) = (&options.deployment, env.as_ref()) {
-        let deployed = DeployedImplementation::find(env.client(), target.clone(), options.replicas)
-            .await
-            .map_err(Box::new)?;
-        if !options.quiet {
-            eprintln!(
-                "acr-conformance: scaling Deployment {target} to 0 until a scenario starts it"
-            );
-        }
-        deployed.park().await.map_err(Box::new)?;
-        setup.deployed = Some(deployed);
+        *slot = Some(Lane { env, setup });
     }
 
-    let mut results = Vec::new();
-    let mut aborted = None;
-    let scenarios = async {
-        for (i, info) in selected.iter().enumerate() {
-            let result = match (applicability(info, &implementation), env.as_mut()) {
-                (Some(reason), _) => {
-                    ScenarioResult::new(info, Verdict::NotApplicable, reason, Duration::ZERO)
-                }
-                (None, Some(env)) => {
-                    if !options.quiet {
-                        eprintln!(
-                            "[{:>2}/{}] {:<4} running… {}",
-                            i + 1,
-                            selected.len(),
-                            info.id,
-                            info.title
-                        );
-                    }
-                    match run_one(info, env, &implementation, &setup, &work_dir).await {
-                        Ok(result) => result,
-                        Err(reason) => {
-                            aborted = Some(reason);
-                            break;
-                        }
-                    }
-                }
-                (None, None) => {
-                    ScenarioResult::new(info, Verdict::Error, "no cluster", Duration::ZERO)
-                }
-            };
-            if !options.quiet {
-                eprintln!("{}", progress_line(i + 1, selected.len(), &result));
-            }
-            results.push(result);
-        }
+    let queue = std::sync::Mutex::new(schedule::order(
+        &selected,
+        &runnable,
+        jobs,
+        &options.report_dir,
+    ));
+    let shared = schedule::Shared {
+        selected: &selected,
+        queue: &queue,
+        results: std::sync::Mutex::new(results),
+        done: std::sync::atomic::AtomicUsize::new(not_applicable),
+        implementation: &implementation,
+        lane_setup: &lane_setup,
+        work_dir: &work_dir,
+        quiet: options.quiet,
     };
-    // Ctrl-C still gives a deployed implementation its replicas back (and drops a running
-    // process implementation, which is killed with its handle).
-    let interrupted = tokio::select! {
-        () = scenarios => false,
-        _ = tokio::signal::ctrl_c() => true,
+    let workers = futures::future::try_join_all(
+        lanes
+            .iter_mut()
+            .enumerate()
+            .map(|(n, slot)| schedule::worker(n + 1, slot, &shared)),
+    );
+    // Ctrl-C still gives a deployed implementation its replicas back (and drops running process
+    // implementations, which are killed with their handles).
+    let outcome = tokio::select! {
+        outcome = workers => Some(outcome),
+        _ = tokio::signal::ctrl_c() => None,
     };
-    if let Some(deployed) = &setup.deployed
+    if let Some(deployed) = lanes
+        .iter()
+        .flatten()
+        .find_map(|lane| lane.setup.deployed.as_ref())
         && let Err(e) = deployed.restore().await
     {
         eprintln!("acr-conformance: warning: could not restore the replica count: {e}");
     }
-    if interrupted {
-        return Err(RunError::Interrupted);
+    drop(lanes);
+    match outcome {
+        None => return Err(RunError::Interrupted),
+        Some(Err(e)) => return Err(e),
+        Some(Ok(_)) => {}
     }
-    if let Some(reason) = aborted {
-        return Err(RunError::Implementation(reason));
-    }
+    let results = shared
+        .results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .zip(&selected)
+        .map(|(r, info)| {
+            r.unwrap_or_else(|| {
+                ScenarioResult::new(info, Verdict::Error, "not run", Duration::ZERO)
+            })
+        })
+        .collect();
     let report = Report {
         implementation: match &options.deployment {
             Some(target) => format!("deployment: {target}"),
@@ -470,14 +473,57 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         mode: mode.to_string(),
         started_at,
         wall_time: started.elapsed(),
+        jobs,
         results,
     };
     report.write_to(&options.report_dir)?;
     Ok(report)
 }
 
+/// Why a run has one lane whatever `--jobs` says (`None`: as many as asked).
+fn one_lane_only(options: &RunOptions) -> Option<&'static str> {
+    if options.kubeconfig.is_some() {
+        Some(
+            "one cluster given with --kubeconfig: its ConfigMap, namespaces and implementation are shared by every scenario",
+        )
+    } else if options.metadata_admin.is_some() {
+        Some("external fakes are one pair for every scenario")
+    } else if options.nodes > 0 {
+        Some("the local node (kubelet + containerd) belongs to one control plane")
+    } else {
+        None
+    }
+}
+
+/// How many lanes a run uses (never more than it has scenarios to run), and why.
+fn jobs(options: &RunOptions, runnable: usize) -> (usize, String) {
+    if let Some(why) = one_lane_only(options) {
+        return (1, why.to_string());
+    }
+    match options.jobs {
+        Some(n) => (n.min(runnable.max(1)), "as asked".to_string()),
+        None => {
+            let n = schedule::default_jobs();
+            (
+                n.min(runnable.max(1)),
+                format!(
+                    "{n} by default: {} per core of {}, one per GiB available, at most {}; each with its own control plane",
+                    schedule::LANES_PER_CORE,
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    schedule::MAX_LANES
+                ),
+            )
+        }
+    }
+}
+
 /// Refuses option combinations that cannot work, naming the options.
 fn check_options(options: &RunOptions) -> Result<(), RunError> {
+    if let (Some(why), Some(n @ 2..)) = (one_lane_only(options), options.jobs) {
+        return Err(RunError::Options(format!(
+            "--jobs {n}: scenarios run one at a time here ({why}); leave --jobs out or give 1"
+        )));
+    }
     let deployment = options.implementation == AdapterKind::Deployment;
     if deployment && options.deployment.is_none() {
         return Err(RunError::Options(
@@ -520,7 +566,7 @@ fn check_options(options: &RunOptions) -> Result<(), RunError> {
     }
     if options.probe == ProbeMode::Kubelet && options.kubeconfig.is_none() && options.nodes == 0 {
         return Err(RunError::Options(
-            "--probe kubelet needs a cluster with nodes: --nodes 1 (a local node, as root) or --kubeconfig (e.g. kind)".into(),
+            "--probe kubelet needs a cluster with nodes (--kubeconfig, e.g. kind); the local control plane has no kubelet".into(),
         ));
     }
     // In-process fakes are only reachable from this machine's processes, not from Pods.

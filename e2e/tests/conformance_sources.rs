@@ -18,6 +18,9 @@
 //! also keys entries by the ACR endpoint and a digest of the CA bundle. kubelet's own plugin code
 //! caches the plugin's answers (`cacheDuration`). A third test judges a v1beta1-only plugin
 //! through the CredentialProviderConfig that names its apiVersion, as kubelet would run it.
+//!
+//! The tests run side by side (as cargo runs them), each on the parallel runner; the runner keeps
+//! the lanes of all of them within what the machine holds (`--jobs`' default).
 
 use acr_conformance::adapter::{AdapterKind, reference_refresher};
 use acr_conformance::report::{Report, Verdict};
@@ -27,9 +30,6 @@ use acr_conformance::runner::{RunOptions, run};
 const APPLICABLE: &[&str] = &[
     "MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3", "TR1", "TR2",
 ];
-
-/// One run at a time across the tests of this binary (2 cores; the scenarios measure time).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const SCENARIOS: &str = "MR,CR,TR";
 const NOT_APPLICABLE: &[&str] = &["MR5", "TR3", "TR4"];
@@ -98,7 +98,6 @@ fn assert_verdicts(report: &Report, dir: &std::path::Path, passed: &[&str], fail
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_credential_helper_passes_every_source_scenario() {
-    let _serial = SERIAL.lock().await;
     let command = command("credential-helper", &["--cache-dir", "{state_dir}"]).await;
     let (report, dir) = judge(AdapterKind::DockerCredentialHelper, command).await;
     assert_verdicts(&report, &dir, APPLICABLE, &[]);
@@ -106,7 +105,6 @@ async fn docker_credential_helper_passes_every_source_scenario() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubelet_credential_provider_passes_every_source_scenario() {
-    let _serial = SERIAL.lock().await;
     let command = command("kubelet-credential-provider", &[]).await;
     let (report, dir) = judge(AdapterKind::KubeletCredentialProvider, command).await;
     assert_verdicts(&report, &dir, APPLICABLE, &[]);
@@ -118,7 +116,6 @@ async fn kubelet_credential_provider_passes_every_source_scenario() {
 /// kubelet's v1 request, refuses it, and gives no credentials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v1beta1_plugin_is_judged_through_its_credential_provider_config() {
-    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let reference = reference_refresher()
         .await

@@ -45,7 +45,10 @@ fn command_does_not_swallow_later_options() {
         "{stderr}"
     );
     assert!(stderr.contains("No such file"), "{stderr}");
-    assert!(!stderr.contains("[ 1/"), "no scenario may start: {stderr}");
+    assert!(
+        !stderr.contains("[ 1/") && !stderr.contains("running…"),
+        "no scenario may start: {stderr}"
+    );
 }
 
 #[test]
@@ -155,6 +158,33 @@ fn ctrl_c_leaves_no_network_namespace() {
 }
 
 #[test]
+fn jobs_are_refused_where_scenarios_share_one_cluster_or_one_pair_of_fakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let (code, _, stderr) = run(&[
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+        "--jobs",
+        "2",
+        "--command",
+        "helper",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "--jobs 2: scenarios run one at a time here (one cluster given with --kubeconfig"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["--jobs", "0"]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("\"0\" is not a number of jobs from 1 to 64"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_implementation_that_exits_at_once_is_one_error() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run(&[
@@ -174,6 +204,17 @@ fn an_implementation_that_exits_at_once_is_one_error() {
             && stderr.contains("exit status: 2"),
         "{stderr}"
     );
-    // The run stopped at the first scenario instead of failing each.
-    assert!(!stderr.contains("NS2"), "{stderr}");
+    // The run stopped with that one error instead of failing each scenario (on several lanes
+    // both may have started; neither got a verdict).
+    assert_eq!(
+        stderr
+            .matches("the implementation cannot be judged")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("/2] NS"),
+        "no scenario may get a verdict: {stderr}"
+    );
 }

@@ -2,15 +2,14 @@
 //! (`examples/naive_refresher.rs`) with one flaw planted (chosen by argument), exactly the
 //! scenarios meant to catch that flaw fail, for the reason named, and the others of the run pass;
 //! without a flaw, every scenario of every run passes. Each flaw runs only the scenarios it
-//! targets plus a cheap one it must pass.
+//! targets plus a cheap one it must pass. The runs go side by side (as cargo runs the tests),
+//! each on the parallel runner, whose lanes stay within what the machine holds across all of
+//! them (`--jobs`' default).
 
 use std::path::{Path, PathBuf};
 
 use acr_conformance::report::Verdict;
 use acr_conformance::runner::{RunOptions, run};
-
-/// One run at a time: each starts a control plane and measures latencies.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The mutation table: flaw, the scenarios run, the ones that must fail, and a phrase each
 /// failure's detail must contain (the check meant to catch the flaw, not another one).
@@ -112,7 +111,6 @@ fn naive_refresher() -> PathBuf {
 }
 
 async fn exactly_these_fail(flaw: &str, scenarios: &[&str], expected: &[&str], phrase: &str) {
-    let _serial = SERIAL.lock().await;
     let naive = naive_refresher();
     let report_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/conformance/suite-can-fail")

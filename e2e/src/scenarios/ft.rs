@@ -12,6 +12,7 @@ use super::{
     fingerprint, secs,
 };
 use super::{CREDENTIALS_PATH, CREDENTIALS_PREFIX};
+use crate::clouds::from_fake;
 
 pub(super) fn body(id: &str) -> Option<super::ScenarioFn> {
     Some(match id {
@@ -113,7 +114,12 @@ async fn ft1(ctx: &mut Ctx<'_>) -> Outcome {
         .await?;
     // The outage lasts until the STS credentials served before it have expired, plus 3 s.
     let outage = sts_expiry
-        .and_then(|e| (e - chrono::Utc::now()).to_std().ok())
+        .and_then(|e| {
+            Duration::try_from(
+                from_fake(e.timestamp_millis()).duration_since(jiff::Timestamp::now()),
+            )
+            .ok()
+        })
         .unwrap_or_default()
         + Duration::from_secs(3);
     keep_in_place_during(ctx, outage, "while the metadata server is down").await?;
@@ -190,7 +196,7 @@ async fn ft2(ctx: &mut Ctx<'_>) -> Outcome {
         .windows(2)
         .take_while(|w| !w[0].succeeded())
         .map(|w| {
-            let gap = (w[1].at - w[0].at).num_milliseconds() as f64 / 1000.0;
+            let gap = w[1].at.duration_since(w[0].at).as_secs_f64();
             (w[0].result.starts_with("Throttling"), gap)
         })
         .collect();

@@ -16,6 +16,7 @@ use super::mr::registry_info;
 use super::{
     CONVERGE_DEADLINE, Ctx, Outcome, START_DEADLINE, boxed, check, fail, fingerprint, secs,
 };
+use crate::clouds::from_fake;
 
 pub(super) fn body(id: &str) -> Option<super::ScenarioFn> {
     Some(match id {
@@ -43,12 +44,12 @@ struct Continuous {
     probes: usize,
     /// The least lifetime a used token had left when it was handed out (fake-acr's tokens carry
     /// their expiry), and when (since `t0`).
-    least_left: Option<(chrono::Duration, Duration)>,
+    least_left: Option<(jiff::SignedDuration, Duration)>,
 }
 
 /// The expiry of a fake-acr registry password: `base64(JSON) + ":" + hex`, the JSON's `time` in
 /// epoch milliseconds (fake-acr/README.md, token formats).
-fn token_expiry(password: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+fn token_expiry(password: &str) -> Option<jiff::Timestamp> {
     use base64::Engine as _;
     let (claims, _) = password.split_once(':')?;
     let json = base64::engine::general_purpose::STANDARD
@@ -61,7 +62,12 @@ fn token_expiry(password: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let ms = time
         .as_i64()
         .or_else(|| time.as_str().and_then(|t| t.parse().ok()))?;
-    chrono::DateTime::from_timestamp_millis(ms)
+    jiff::Timestamp::from_millisecond(ms).ok()
+}
+
+/// A time of day (UTC) with milliseconds, for failure details.
+fn clock(t: jiff::Timestamp) -> String {
+    t.strftime("%H:%M:%S%.3f").to_string()
 }
 
 /// Probes `image` in `default` until `until`, failing on the first probe that cannot pull.
@@ -74,9 +80,9 @@ async fn pull_continuously(
     let mut changes = Vec::new();
     let mut last = None;
     let mut probes = 0;
-    let mut least_left: Option<(chrono::Duration, Duration)> = None;
+    let mut least_left: Option<(jiff::SignedDuration, Duration)> = None;
     while Instant::now() < until {
-        let handed_out = chrono::Utc::now();
+        let handed_out = jiff::Timestamp::now();
         let outcome = ctx.probe("default", "default", image).await?;
         probes += 1;
         let Some(used) = outcome.used.as_ref() else {
@@ -87,7 +93,7 @@ async fn pull_continuously(
             );
         };
         if let Some(expiry) = token_expiry(&used.password) {
-            let left = expiry - handed_out;
+            let left = expiry.duration_since(handed_out);
             if least_left.is_none_or(|(l, _)| left < l) {
                 least_left = Some((left, t0.elapsed()));
             }
@@ -114,7 +120,7 @@ async fn judge_source(
     ctx: &mut Ctx<'_>,
     seen: &Continuous,
     needed: Duration,
-    window_start: chrono::DateTime<chrono::Utc>,
+    window_start: jiff::Timestamp,
     calls_before: usize,
 ) -> Outcome {
     let Some((left, at)) = seen.least_left else {
@@ -127,15 +133,15 @@ async fn judge_source(
             "least-token-left",
             format!(
                 "{:.1} s (at t={:.1} s)",
-                left.num_milliseconds() as f64 / 1000.0,
+                left.as_secs_f64(),
                 at.as_secs_f64()
             ),
         );
         check!(
-            left.to_std().unwrap_or_default() >= needed,
+            Duration::try_from(left).unwrap_or_default() >= needed,
             "at t={:.1} s the caller got a token with {:.1} s left, less than the {:.1} s it will use it for",
             at.as_secs_f64(),
-            left.num_milliseconds() as f64 / 1000.0,
+            left.as_secs_f64(),
             needed.as_secs_f64()
         );
     }
@@ -167,7 +173,7 @@ async fn judge_source(
         requests.len()
     );
     // Clocks: the fake's log and the suite share this machine's clock; allow for rounding.
-    let slack = chrono::Duration::milliseconds(500);
+    let slack = jiff::SignedDuration::from_millis(500);
     let outside: Vec<String> = calls
         .iter()
         .filter(|c| {
@@ -175,7 +181,7 @@ async fn judge_source(
                 .iter()
                 .any(|(from, to)| c.at >= *from - slack && c.at <= *to + slack)
         })
-        .map(|c| c.at.format("%H:%M:%S%.3f").to_string())
+        .map(|c| clock(c.at))
         .collect();
     check!(
         outside.is_empty(),
@@ -202,10 +208,10 @@ async fn tr1(ctx: &mut Ctx<'_>) -> Outcome {
     let Some(issued) = issued else {
         fail!("a pull worked but fake-acr logged no successful GetAuthorizationToken")
     };
-    let age = (chrono::Utc::now() - issued).to_std().unwrap_or_default();
+    let age = Duration::try_from(jiff::Timestamp::now().duration_since(issued)).unwrap_or_default();
     let t0 = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
     let until = t0 + Duration::from_secs(TR1_LIFETIME + 4);
-    let window_start = chrono::Utc::now();
+    let window_start = jiff::Timestamp::now();
     let calls_before = ctx.token_calls().await?.len();
     let seen = pull_continuously(ctx, PE_HZ, t0, until).await?;
     ctx.figure("probes", seen.probes.to_string());
@@ -255,7 +261,7 @@ async fn tr2(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
     let before = ctx.token_calls().await?.len();
-    let window_start = chrono::Utc::now();
+    let window_start = jiff::Timestamp::now();
     let t0 = Instant::now();
     let seen = pull_continuously(ctx, PE_HZ, t0, t0 + Duration::from_secs(WINDOW)).await?;
     if !ctx.is_cluster_level() {
@@ -300,9 +306,11 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.figure("rotated-to", rotated.access_key_id.clone());
     // The next ACR call after the rotation must be signed with newer credentials (fake-acr logs
     // the signing AccessKeyId); a call refused as expired means the old ones were kept too long.
-    let expiry = first.expiration;
-    let wait = (expiry - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(12);
-    let rotated_at = chrono::Utc::now();
+    let expiry = from_fake(first.expiration.timestamp_millis());
+    let wait = Duration::try_from(expiry.duration_since(jiff::Timestamp::now()))
+        .unwrap_or_default()
+        + Duration::from_secs(12);
+    let rotated_at = jiff::Timestamp::now();
     let calls = ctx
         .until_token_calls(1, wait, "after the first STS credentials expired", |c| {
             c.succeeded() && c.at > expiry
@@ -313,7 +321,7 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
         .await?
         .into_iter()
         .filter(|c| c.at > expiry && c.access_key_id.as_deref() == Some(&first.access_key_id))
-        .map(|c| format!("{} at {}", c.result, c.at.format("%H:%M:%S%.3f")))
+        .map(|c| format!("{} at {}", c.result, clock(c.at)))
         .collect();
     check!(
         stale.is_empty(),
@@ -345,7 +353,7 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
         "first-call-with-new-credentials",
         format!(
             "{:.1} s after expiry",
-            (calls[0].at - expiry).num_milliseconds() as f64 / 1000.0
+            calls[0].at.duration_since(expiry).as_secs_f64()
         ),
     );
     ctx.until_pulls("default", "default", PE_HZ, CONVERGE_DEADLINE)
@@ -401,7 +409,7 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
     }
     let before = ctx.token_calls().await?.len();
     let mark = ctx.audit_mark();
-    let window_start = chrono::Utc::now();
+    let window_start = jiff::Timestamp::now();
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(WINDOW) {
         ctx.check_alive().await?;
@@ -437,7 +445,7 @@ async fn tr4(ctx: &mut Ctx<'_>) -> Outcome {
             .token_calls()
             .await?
             .iter()
-            .filter(|c| c.succeeded() && c.at >= window_start - chrono::Duration::seconds(2))
+            .filter(|c| c.succeeded() && c.at >= window_start - jiff::SignedDuration::from_secs(2))
             .count();
         let writes = ctx.writes_since(mark);
         let mut per_namespace: BTreeMap<String, usize> = BTreeMap::new();
@@ -493,7 +501,7 @@ mod tests {
             br#"{"region":"cn-hangzhou","time":"1700000000123","type":"sub","userId":"u"}"#,
         );
         let expiry = token_expiry(&format!("{claims}:{}", "ab".repeat(20))).unwrap();
-        assert_eq!(expiry.timestamp_millis(), 1_700_000_000_123);
+        assert_eq!(expiry.as_millisecond(), 1_700_000_000_123);
         assert_eq!(token_expiry("not-a-token"), None);
         assert_eq!(token_expiry("e30=:00"), None); // `{}`: no time
     }
