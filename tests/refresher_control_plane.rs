@@ -639,8 +639,8 @@ async fn refresher_renews_before_expiry_once_per_key_and_keeps_credentials_throu
 async fn apply_rbac(client: &Client, path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
     let params = PatchParams::apply("refresher-test").force();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value: serde_yaml::Value = serde::Deserialize::deserialize(document).unwrap();
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let value: serde_norway::Value = serde::Deserialize::deserialize(document).unwrap();
         let value = serde_json::to_value(value).unwrap();
         let kind = value["kind"].as_str().unwrap_or_default().to_owned();
         let name = value["metadata"]["name"].as_str().unwrap().to_owned();

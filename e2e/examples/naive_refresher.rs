@@ -178,7 +178,7 @@ fn config(cm: Option<ConfigMap>, node_region: &str, flaw: &str) -> Config {
         .unwrap_or(Duration::from_secs(900));
     let items: Vec<Item> = data
         .get("acr-registry-info")
-        .and_then(|y| serde_yaml::from_str(y).ok())
+        .and_then(|y| serde_norway::from_str(y).ok())
         .unwrap_or_else(|| {
             vec![Item {
                 instance_id: String::new(),

@@ -1,6 +1,6 @@
 //! Keys read and checked but not acted on: `webhook-configuration` and `notify-email`.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::context::{Parser, type_name};
 use crate::config::error::ConfigErrorKind as Kind;

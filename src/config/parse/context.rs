@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use crate::config::error::{ConfigError, ConfigErrorKind as Kind, ConfigWarning};
 
@@ -98,7 +98,7 @@ impl Parser {
         if value.trim().is_empty() {
             return Ok(None);
         }
-        match serde_yaml::from_str::<Value>(value) {
+        match serde_norway::from_str::<Value>(value) {
             Ok(Value::Null) => Ok(None),
             Ok(v) => Ok(Some(v)),
             Err(e) => {
@@ -168,8 +168,8 @@ impl Parser {
     }
 }
 
-/// serde_yaml's message, which names a position and never the offending text.
-fn yaml_reason(e: &serde_yaml::Error) -> String {
+/// serde_norway's message, which names a position and never the offending text.
+fn yaml_reason(e: &serde_norway::Error) -> String {
     match e.location() {
         Some(l) => format!("syntax error at line {} column {}", l.line(), l.column()),
         None => "syntax error".to_owned(),

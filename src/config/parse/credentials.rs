@@ -1,7 +1,7 @@
 //! Which credentials are used: the per-instance RAM role and AccessKey fields of
 //! `acr-registry-info` items (parsed, not supported yet) and the `rrsa` key.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::context::{Parser, type_name};
 use crate::config::error::ConfigErrorKind as Kind;

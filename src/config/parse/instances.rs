@@ -1,7 +1,7 @@
 //! The ACR instances to serve (`acr-registry-info`): instance id, region and domains of each item;
 //! the item's credential fields are read in `credentials`.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::context::{Parser, type_name};
 use super::credentials::CREDENTIAL_FIELDS;
