@@ -201,4 +201,97 @@ mod tests {
         assert!(text.contains("acr_refresher_reconcile_duration_seconds_bucket{le=\"0.01\"} 0"));
         assert_eq!(metrics.api_writes_total(), 1);
     }
+
+    /// Every family's `# HELP` and `# TYPE` line, in order: what scrapers and dashboards rely on.
+    #[test]
+    fn the_exposition_has_exactly_these_families() {
+        let metrics = Metrics::default();
+        let key = TokenKey::personal("cn-hangzhou");
+        metrics.renewed(&key, DateTime::from_timestamp(100, 0).unwrap());
+        metrics.acr_call("GetAuthorizationToken");
+        metrics.config_reload("applied");
+        let text = metrics.render();
+        // (family, type, help); OpenMetrics names a counter family without its `_total` suffix,
+        // the samples keep it: compare by the samples' name.
+        let mut families = Vec::new();
+        let mut help = std::collections::HashMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, text) = rest.split_once(' ').expect("HELP name text");
+                help.insert(name.to_owned(), text.to_owned());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+                let sample_name = if kind == "counter" && !name.ends_with("_total") {
+                    format!("{name}_total")
+                } else {
+                    name.to_owned()
+                };
+                let help = help.get(name).cloned().unwrap_or_default();
+                families.push((sample_name, kind.to_owned(), help));
+            }
+        }
+        let expected: Vec<(String, String, String)> = [
+            (
+                "acr_refresher_token_expiry_timestamp_seconds",
+                "gauge",
+                "When the cached ACR token of each (edition, region, instance) expires.",
+            ),
+            (
+                "acr_refresher_token_renewals_total",
+                "counter",
+                "Successful ACR token renewals.",
+            ),
+            (
+                "acr_refresher_token_renewal_failures_total",
+                "counter",
+                "Failed ACR token renewals, by reason.",
+            ),
+            (
+                "acr_refresher_acr_calls_total",
+                "counter",
+                "ACR OpenAPI calls, by action.",
+            ),
+            (
+                "acr_refresher_reconciles_total",
+                "counter",
+                "Namespace reconciles, by result.",
+            ),
+            (
+                "acr_refresher_reconcile_duration_seconds",
+                "histogram",
+                "Time spent per namespace reconcile.",
+            ),
+            (
+                "acr_refresher_api_writes_total",
+                "counter",
+                "Writes to the Kubernetes API, by kind and verb.",
+            ),
+            (
+                "acr_refresher_config_reloads_total",
+                "counter",
+                "ConfigMap reads, by result.",
+            ),
+            (
+                "acr_refresher_leader",
+                "gauge",
+                "Whether this replica holds the leader Lease.",
+            ),
+        ]
+        .into_iter()
+        .map(|(n, k, h)| (n.to_owned(), k.to_owned(), h.to_owned()))
+        .collect();
+        assert_eq!(families, expected, "{text}");
+        for sample in [
+            "acr_refresher_token_renewals_total{edition=\"personal\",region=\"cn-hangzhou\",instance=\"\"} 1",
+            "acr_refresher_acr_calls_total{action=\"GetAuthorizationToken\"} 1",
+            "acr_refresher_config_reloads_total{result=\"applied\"} 1",
+            "acr_refresher_reconcile_duration_seconds_count 0",
+            "acr_refresher_leader 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == sample),
+                "no line {sample} in\n{text}"
+            );
+        }
+    }
 }
