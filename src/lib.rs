@@ -9,7 +9,8 @@
 //! computation), `controller` (watched stores, the registry-state task, the work queue and the
 //! per-namespace reconcile), `leader_election` (Lease), `metrics`
 //! (Prometheus text), `telemetry` (logs), `run` (the `run` subcommand), `cloud_args` (the
-//! metadata/ACR flags `run` and the credential sources share).
+//! metadata/ACR flags `run` and the credential sources share), `tls` (the HTTP clients' TLS
+//! configuration).
 //! Credential-only sources: `credential_source` (`credential-helper` for docker,
 //! `kubelet-credential-provider` for kubelet).
 
@@ -30,4 +31,5 @@ pub mod leader_election;
 pub mod metrics;
 pub mod run;
 pub mod telemetry;
+pub mod tls;
 pub mod token_cache;

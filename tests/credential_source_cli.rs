@@ -24,7 +24,7 @@ struct World {
 
 async fn world(token_lifetime_secs: u64) -> World {
     // Several rustls providers are compiled into the test binary: pick one for the probe.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let (mut acr, metadata) = default_plan("cn-hangzhou");
     acr.token_lifetime_secs = token_lifetime_secs;

@@ -96,6 +96,8 @@ struct Refresher {
 }
 
 fn start(args: RunArgs) -> Refresher {
+    // Several rustls providers are compiled into the test binary: kube's client needs one chosen.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     acr_refresher::telemetry::init(acr_refresher::telemetry::LogFormat::Text);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(acr_refresher::run::run(args, async move {

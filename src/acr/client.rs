@@ -151,21 +151,24 @@ impl AcrClient {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .user_agent(concat!("acr-refresher/", env!("CARGO_PKG_VERSION")));
+        let mut extra_roots = Vec::new();
         if let Some(path) = &settings.extra_ca_file {
             let ca_error = |reason: String| AcrClientError::CaFile {
                 path: path.clone(),
                 reason,
             };
             let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-            let certificates =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
-            if certificates.is_empty() {
-                return Err(ca_error("no PEM certificate in the file".into()));
-            }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
+            extra_roots = crate::tls::parse_ca_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
         }
+        let tls =
+            crate::tls::client_config(extra_roots).map_err(|e| match &settings.extra_ca_file {
+                Some(path) => AcrClientError::CaFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                },
+                None => AcrClientError::Http(e.to_string()),
+            })?;
+        builder = builder.tls_backend_preconfigured(tls);
         for (host, address) in &settings.resolve {
             builder = builder.resolve(host, *address);
         }

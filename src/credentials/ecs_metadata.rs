@@ -135,16 +135,19 @@ impl std::fmt::Debug for EcsMetadataClient {
 impl EcsMetadataClient {
     /// A client with `settings`.
     pub fn new(settings: EcsMetadataSettings) -> Result<Self, CredentialsError> {
+        let unreachable = |reason: String| CredentialsError::MetadataUnreachable {
+            url: settings.base_url(),
+            reason: format!("cannot build HTTP client: {reason}"),
+        };
+        let tls = crate::tls::client_config(Vec::new()).map_err(|e| unreachable(e.to_string()))?;
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             // The metadata server is link-local; a proxy from the environment must not capture it.
             .no_proxy()
+            .tls_backend_preconfigured(tls)
             .build()
-            .map_err(|e| CredentialsError::MetadataUnreachable {
-                url: settings.base_url(),
-                reason: format!("cannot build HTTP client: {e}"),
-            })?;
+            .map_err(|e| unreachable(e.to_string()))?;
         Ok(Self {
             settings,
             http,
