@@ -8,7 +8,7 @@
 //! OpenAPI client), `token_cache` (tokens renewed before expiry), `desired` (pure desired-state
 //! computation), `controller` (watched stores, the registry-state task, the work queue and the
 //! per-namespace reconcile), `leader_election` (Lease), `metrics`
-//! (Prometheus text), `telemetry` (logs), `run` (the `run` subcommand), `cloud_args` (the
+//! (OpenMetrics text), `telemetry` (logs), `run` (the `run` subcommand), `cloud_args` (the
 //! metadata/ACR flags `run` and the credential sources share), `tls` (the HTTP clients' TLS
 //! configuration).
 //! Credential-only sources: `credential_source` (`credential-helper` for docker,

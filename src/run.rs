@@ -215,7 +215,15 @@ pub async fn run(
     let app = Router::new()
         .route(
             "/metrics",
-            get(|State(s): State<HttpState>| async move { s.metrics.render() }),
+            get(|State(s): State<HttpState>| async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        crate::metrics::CONTENT_TYPE,
+                    )],
+                    s.metrics.render(),
+                )
+            }),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route(
