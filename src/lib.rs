@@ -8,7 +8,7 @@
 //! OpenAPI client), `token_cache` (tokens renewed before expiry), `desired` (pure desired-state
 //! computation), `controller` (watched stores, the registry-state task, the work queue and the
 //! per-namespace reconcile), `leader_election` (Lease), `metrics`
-//! (OpenMetrics text), `telemetry` (logs), `run` (the `run` subcommand), `cloud_args` (the
+//! (OpenMetrics text), `telemetry` (logs), `retry` (the retry policy of every retry loop), `run` (the `run` subcommand), `cloud_args` (the
 //! metadata/ACR flags `run` and the credential sources share), `tls` (the HTTP clients' TLS
 //! configuration).
 //! Credential-only sources: `credential_source` (`credential-helper` for docker,
@@ -29,6 +29,7 @@ pub mod credentials;
 pub mod desired;
 pub mod leader_election;
 pub mod metrics;
+pub mod retry;
 pub mod run;
 pub mod telemetry;
 pub mod tls;

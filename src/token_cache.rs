@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 use crate::acr::{AcrError, RegistryToken, TokenKey};
+use crate::retry::RetryPolicy;
 
 /// Fetches a fresh token from ACR; the cache calls it at most once per key at a time.
 pub type FetchToken =
@@ -238,16 +239,9 @@ impl TokenCache {
     }
 
     fn retry_delay(&self, failures: u32) -> Duration {
-        let exponent = failures.saturating_sub(1).min(16);
-        let base = self
-            .policy
-            .retry_base
-            .saturating_mul(1 << exponent)
-            .min(self.policy.retry_max);
-        // Full jitter in the upper half spreads retries of many replicas/keys without ever
-        // retrying sooner than half the nominal delay.
-        let half = base / 2;
-        half + half.mul_f64(rand::random::<f64>())
+        // Jitter spreads retries of many replicas/keys without ever retrying sooner than half
+        // the scheduled delay.
+        RetryPolicy::doubling(self.policy.retry_base, self.policy.retry_max).delay(failures)
     }
 }
 

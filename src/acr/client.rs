@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{AcrError, Edition, RegistryToken, TokenKey};
 use crate::credentials::SharedCredentials;
+use crate::retry::RetryPolicy;
 
 /// The default OpenAPI endpoint template; `{region}` is replaced by the region id.
 pub const DEFAULT_ENDPOINT_TEMPLATE: &str = "https://cr.{region}.aliyuncs.com";
@@ -279,7 +280,7 @@ impl AcrClient {
     /// Sends `call` with retries; returns the parsed JSON body of a 2xx answer.
     async fn call(&self, region: &str, call: &Call<'_>) -> Result<Value, AcrError> {
         let endpoint = self.endpoint(region);
-        let attempts = self.settings.attempts.max(1);
+        let policy = self.retry_policy();
         let mut refreshed_credentials = false;
         let mut attempt = 0;
         loop {
@@ -296,10 +297,10 @@ impl AcrClient {
                         attempt -= 1;
                         continue;
                     }
-                    if attempt >= attempts || !is_retryable(&error) {
+                    if !policy.retries_after(attempt) || !is_retryable(&error) {
                         return Err(error);
                     }
-                    let delay = self.backoff(attempt, retry_after);
+                    let delay = backoff(&policy, attempt, retry_after);
                     tracing::debug!(%error, attempt, ?delay, "retrying ACR call");
                     tokio::time::sleep(delay).await;
                     error
@@ -309,19 +310,10 @@ impl AcrClient {
         }
     }
 
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(16);
-        let nominal = self
-            .settings
-            .retry_base
-            .saturating_mul(1 << exponent)
-            .min(self.settings.retry_max);
-        let jittered = nominal / 2 + (nominal / 2).mul_f64(rand::random::<f64>());
-        // The server's TimeLeft hint is a floor: retrying earlier is refused anyway.
-        match retry_after {
-            Some(hint) => jittered.max(hint.min(self.settings.retry_max)),
-            None => jittered,
-        }
+    /// Doubling from `retry_base` to `retry_max`, `attempts` tries.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::doubling(self.settings.retry_base, self.settings.retry_max)
+            .with_max_tries(self.settings.attempts)
     }
 
     async fn send_once(
@@ -497,6 +489,16 @@ fn malformed(action: &str, endpoint: &str, reason: String) -> AcrError {
         action: action.to_owned(),
         endpoint: endpoint.to_owned(),
         reason,
+    }
+}
+
+/// The wait after the `attempt`-th failed try; the server's TimeLeft hint is a floor (retrying
+/// earlier is refused anyway), capped like every delay.
+fn backoff(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let jittered = policy.delay(attempt);
+    match retry_after {
+        Some(hint) => jittered.max(hint.min(policy.cap)),
+        None => jittered,
     }
 }
 

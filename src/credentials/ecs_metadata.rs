@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 use super::{CredentialSource, CredentialsError};
+use crate::retry::{Jitter, RetryPolicy};
 
 /// The metadata server's address on every ECS instance.
 pub const DEFAULT_ENDPOINT: &str = "http://100.100.100.200";
@@ -391,12 +392,21 @@ impl EcsMetadataClient {
         url: &str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, CredentialsError> {
-        let attempts = self.settings.attempts.max(1);
-        let mut last = None;
-        for attempt in 1..=attempts {
-            match build().send().await {
-                Ok(response) if response.status().is_server_error() && attempt < attempts => {
-                    last = Some(status_error(url, response.status().as_u16()));
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(100),
+            factor: 2,
+            cap: Duration::from_millis(6400),
+            jitter: Jitter::UpperHalf,
+            max_tries: None,
+        }
+        .with_max_tries(self.settings.attempts);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let retries = policy.retries_after(attempt);
+            let error = match build().send().await {
+                Ok(response) if response.status().is_server_error() && retries => {
+                    status_error(url, response.status().as_u16())
                 }
                 Ok(response) => return Ok(response),
                 Err(error) => {
@@ -405,23 +415,17 @@ impl EcsMetadataClient {
                     } else {
                         describe(&error)
                     };
-                    last = Some(CredentialsError::MetadataUnreachable {
+                    CredentialsError::MetadataUnreachable {
                         url: url.to_owned(),
                         reason,
-                    });
+                    }
                 }
+            };
+            if !retries {
+                return Err(error);
             }
-            if attempt < attempts {
-                let base = Duration::from_millis(100 * (1 << (attempt - 1).min(6)));
-                tokio::time::sleep(base + base.mul_f64(rand::random::<f64>() / 2.0)).await;
-            }
+            tokio::time::sleep(policy.delay(attempt)).await;
         }
-        Err(
-            last.unwrap_or_else(|| CredentialsError::MetadataUnreachable {
-                url: url.to_owned(),
-                reason: "no attempt made".into(),
-            }),
-        )
     }
 }
 
