@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -181,12 +181,12 @@ impl Metrics {
 }
 
 impl RenewalObserver for Metrics {
-    fn renewed(&self, key: &TokenKey, expires_at: DateTime<Utc>) {
+    fn renewed(&self, key: &TokenKey, expires_at: Timestamp) {
         let labels = token_labels(key);
         self.renewals.get_or_create(&labels).inc();
         self.token_expiry
             .get_or_create(&labels)
-            .set(expires_at.timestamp());
+            .set(expires_at.as_second());
     }
 
     fn renewal_failed(&self, key: &TokenKey, error: &AcrError) {
@@ -205,7 +205,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.renewed(
             &TokenKey::personal("cn-hangzhou"),
-            DateTime::from_timestamp(100, 0).unwrap(),
+            Timestamp::from_second(100).unwrap(),
         );
         metrics.api_write("Secret", "create");
         metrics.reconciled("ok", Duration::from_millis(20));
@@ -223,7 +223,7 @@ mod tests {
     fn the_exposition_has_exactly_these_families() {
         let metrics = Metrics::default();
         let key = TokenKey::personal("cn-hangzhou");
-        metrics.renewed(&key, DateTime::from_timestamp(100, 0).unwrap());
+        metrics.renewed(&key, Timestamp::from_second(100).unwrap());
         metrics.acr_call("GetAuthorizationToken");
         metrics.config_reload("applied");
         metrics.api_write("Secret", "update");

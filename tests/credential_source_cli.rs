@@ -53,7 +53,7 @@ impl World {
         let path = self.cache_file();
         let text = std::fs::read_to_string(&path).expect("the helper wrote its cache");
         let mut cache: CacheContents = serde_json::from_str(&text).expect("cache layout");
-        let by = chrono::Duration::from_std(by).unwrap();
+        let by = jiff::SignedDuration::try_from(by).unwrap();
         for token in &mut cache.tokens {
             token.expires_at -= by;
             token.fetched_at -= by;

@@ -577,8 +577,8 @@ async fn refresher_renews_before_expiry_once_per_key_and_keeps_credentials_throu
         .collect();
     assert_eq!(log.len(), 2, "one renewal call for all namespaces: {log:?}");
     assert!(log.iter().all(|e| e.result == "Success"), "{log:?}");
-    let t = |e: &fake_acr::LogEntry| chrono::DateTime::parse_from_rfc3339(&e.time).unwrap();
-    let gap = (t(&log[1]) - t(&log[0])).num_milliseconds();
+    let t = |e: &fake_acr::LogEntry| e.time.parse::<jiff::Timestamp>().unwrap();
+    let gap = t(&log[1]).duration_since(t(&log[0])).as_millis() as i64;
     assert!(
         ((LIFETIME - THRESHOLD) * 1000 - 250..LIFETIME * 1000).contains(&gap),
         "renewed {gap} ms after issue"

@@ -372,8 +372,7 @@ async fn cycle(client: &kube::Client, acr: &AcrClient, state: &mut State) -> Res
             None => true,
             Some(_) if flaw == "never-renews" => false,
             Some(t) => {
-                (t.expires_at - chrono::Utc::now())
-                    .to_std()
+                std::time::Duration::try_from(t.expires_at.duration_since(jiff::Timestamp::now()))
                     .unwrap_or_default()
                     < cfg.threshold
             }

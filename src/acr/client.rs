@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use acs_wire::error::PopError;
 use acs_wire::sign::{Credentials, SignableRequest, roa_v1, rpc_v1, v3};
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::Value;
 
 use super::{AcrError, Edition, RegistryToken, TokenKey};
@@ -339,7 +339,8 @@ impl AcrClient {
             }
         };
         let base = endpoint.trim_end_matches('/');
-        let now = Utc::now();
+        // acs-wire signs with a chrono time.
+        let now = chrono::Utc::now();
         let nonce = uuid_like_nonce();
         let request = match (call, self.settings.signature) {
             (Call::Rpc { action, params }, SignatureVersion::V1) => {
@@ -552,7 +553,7 @@ fn describe(error: &reqwest::Error) -> String {
 /// 9999-12-31T23:59:59.999Z in Unix milliseconds: the latest expiry a token answer may carry.
 const MAX_EXPIRY_MILLIS: i64 = 253_402_300_799_999;
 
-fn millis_field(value: Option<&Value>, name: &str) -> Result<DateTime<Utc>, String> {
+fn millis_field(value: Option<&Value>, name: &str) -> Result<Timestamp, String> {
     let millis = match value {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
@@ -561,7 +562,8 @@ fn millis_field(value: Option<&Value>, name: &str) -> Result<DateTime<Utc>, Stri
     .ok_or_else(|| format!("{name} is missing or not a millisecond timestamp"))?;
     // Years 1970 to 9999 only: later arithmetic on the expiry (renewal thresholds) stays far
     // from the calendar's limits.
-    DateTime::from_timestamp_millis(millis)
+    Timestamp::from_millisecond(millis)
+        .ok()
         .filter(|_| (0..=MAX_EXPIRY_MILLIS).contains(&millis))
         .ok_or_else(|| format!("{name} {millis} is out of range (0..={MAX_EXPIRY_MILLIS})"))
 }
@@ -665,7 +667,7 @@ mod tests {
             "ExpireTime": 1571242083000i64, "Code": "success", "IsSuccess": true
         }))
         .unwrap();
-        assert_eq!(token.expires_at.timestamp(), 1571242083);
+        assert_eq!(token.expires_at.as_second(), 1571242083);
         assert_eq!(token.username, "cr_temp_user");
     }
 
@@ -688,7 +690,7 @@ mod tests {
             "authorizationToken": "pw", "expireDate": 1646219005000i64, "tempUserName": "cr_temp_user"
         }}))
         .unwrap();
-        assert_eq!(token.expires_at.timestamp(), 1646219005);
+        assert_eq!(token.expires_at.as_second(), 1646219005);
         assert!(parse_personal_token(&json!({"data": {"authorizationToken": "pw"}})).is_err());
     }
 
