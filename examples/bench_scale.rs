@@ -273,7 +273,7 @@ fn refresher_binary() -> PathBuf {
 
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let n: usize = std::env::args()
         .nth(1)
         .map(|a| a.parse().expect("N: a number of namespaces"))

@@ -551,7 +551,7 @@ pub fn plan_namespace(inputs: &NamespaceInputs<'_>) -> NamespacePlan {
 mod tests {
     use super::*;
     use crate::config::parse;
-    use chrono::{DateTime, Utc};
+    use jiff::Timestamp;
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         let data = pairs
@@ -687,7 +687,7 @@ mod tests {
         RegistryToken {
             username: "cr_temp_user".into(),
             password: password.into(),
-            expires_at: DateTime::<Utc>::from_timestamp(1_900_000_000, 0).unwrap(),
+            expires_at: Timestamp::from_second(1_900_000_000).unwrap(),
         }
     }
 

@@ -8,8 +8,9 @@
 //! OpenAPI client), `token_cache` (tokens renewed before expiry), `desired` (pure desired-state
 //! computation), `controller` (watched stores, the registry-state task, the work queue and the
 //! per-namespace reconcile), `leader_election` (Lease), `metrics`
-//! (Prometheus text), `telemetry` (logs), `run` (the `run` subcommand), `cloud_args` (the
-//! metadata/ACR flags `run` and the credential sources share).
+//! (OpenMetrics text), `telemetry` (logs), `retry` (the retry policy of every retry loop), `run` (the `run` subcommand), `cloud_args` (the
+//! metadata/ACR flags `run` and the credential sources share), `tls` (the HTTP clients' TLS
+//! configuration).
 //! Credential-only sources: `credential_source` (`credential-helper` for docker,
 //! `kubelet-credential-provider` for kubelet).
 
@@ -28,6 +29,8 @@ pub mod credentials;
 pub mod desired;
 pub mod leader_election;
 pub mod metrics;
+pub mod retry;
 pub mod run;
 pub mod telemetry;
+pub mod tls;
 pub mod token_cache;

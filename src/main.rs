@@ -6,9 +6,11 @@ use acr_refresher::cli::{Cli, Command};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Built inside the workspace, rustls has both ring and aws-lc-rs compiled in (other crates
-    // enable the latter), so it cannot pick a provider by itself and kube's client would panic.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // kube's client asks rustls for the process-wide provider. Built inside the workspace, rustls
+    // has ring compiled in besides aws-lc-rs (the fakes enable it), so it cannot pick one by itself
+    // and kube would panic. The refresher's own HTTP clients name aws-lc-rs explicitly
+    // (src/tls.rs); the process installs the same one, here and nowhere in the library.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     // Installed as `docker-credential-acr`, docker runs `docker-credential-acr get`.
     let cli = Cli::parse_from(acr_refresher::cli::dispatch_argv0(
         std::env::args_os().collect(),

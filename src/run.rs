@@ -195,13 +195,13 @@ async fn kube_client(args: &RunArgs) -> Result<kube::Client, RunError> {
 }
 
 /// Runs the refresher until `shutdown` resolves (or leadership is lost).
+///
+/// kube's client takes rustls' process-wide crypto provider: a process with several providers
+/// compiled in installs one before calling this (`main.rs` does; the library never does).
 pub async fn run(
     args: RunArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    // Library callers (tests, the conformance suite in-process) do not go through main.rs:
-    // pick the TLS provider here too, or kube's client panics when several are compiled in.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube_client(&args).await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
@@ -215,7 +215,15 @@ pub async fn run(
     let app = Router::new()
         .route(
             "/metrics",
-            get(|State(s): State<HttpState>| async move { s.metrics.render() }),
+            get(|State(s): State<HttpState>| async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        crate::metrics::CONTENT_TYPE,
+                    )],
+                    s.metrics.render(),
+                )
+            }),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route(

@@ -12,17 +12,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use jiff::Timestamp;
 
 use crate::acr::{AcrError, RegistryToken, TokenKey};
+use crate::retry::RetryPolicy;
 
 /// Fetches a fresh token from ACR; the cache calls it at most once per key at a time.
 pub type FetchToken =
     Arc<dyn Fn(TokenKey) -> BoxFuture<'static, Result<RegistryToken, AcrError>> + Send + Sync>;
 
 /// The current time; a parameter so that tests can move time.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// How often renewals may be attempted.
 #[derive(Clone, Debug)]
@@ -51,7 +52,7 @@ pub struct TokenLookup {
     /// A token valid at lookup time.
     pub token: RegistryToken,
     /// When this key's token should be renewed (or the renewal retried).
-    pub renew_at: DateTime<Utc>,
+    pub renew_at: Timestamp,
     /// Set when the last renewal failed and a still-valid older token is being served.
     pub renewal_error: Option<Arc<AcrError>>,
 }
@@ -66,20 +67,20 @@ pub struct TokenUnavailable {
     #[source]
     pub source: Arc<AcrError>,
     /// When the cache will try ACR again.
-    pub retry_at: DateTime<Utc>,
+    pub retry_at: Timestamp,
 }
 
 /// Observes renewals, for metrics.
 pub trait RenewalObserver: Send + Sync {
     /// A renewal of `key` succeeded with a token expiring at `expires_at`.
-    fn renewed(&self, key: &TokenKey, expires_at: DateTime<Utc>);
+    fn renewed(&self, key: &TokenKey, expires_at: Timestamp);
     /// A renewal of `key` failed.
     fn renewal_failed(&self, key: &TokenKey, error: &AcrError);
 }
 
 struct NoObserver;
 impl RenewalObserver for NoObserver {
-    fn renewed(&self, _: &TokenKey, _: DateTime<Utc>) {}
+    fn renewed(&self, _: &TokenKey, _: Timestamp) {}
     fn renewal_failed(&self, _: &TokenKey, _: &AcrError) {}
 }
 
@@ -87,7 +88,7 @@ impl RenewalObserver for NoObserver {
 struct Slot {
     token: Option<RegistryToken>,
     /// No ACR call for this key before this instant.
-    next_attempt_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<Timestamp>,
     consecutive_failures: u32,
     last_error: Option<Arc<AcrError>>,
 }
@@ -107,7 +108,7 @@ impl TokenCache {
     pub fn new(fetch: FetchToken, policy: RenewalPolicy) -> Self {
         Self {
             fetch,
-            clock: Arc::new(Utc::now),
+            clock: Arc::new(Timestamp::now),
             policy,
             observer: Arc::new(NoObserver),
             slots: Arc::default(),
@@ -142,7 +143,7 @@ impl TokenCache {
         key: &TokenKey,
         expiring_threshold: Duration,
     ) -> Result<TokenLookup, TokenUnavailable> {
-        let threshold = to_chrono(expiring_threshold);
+        let threshold = to_signed(expiring_threshold);
         let slot = self.slot(key);
         // Holding the per-key lock across the ACR call is what makes renewals single-flight:
         // concurrent callers wait here and then find the fresh token.
@@ -151,7 +152,7 @@ impl TokenCache {
         let valid = |s: &Slot| s.token.as_ref().filter(|t| t.expires_at > now).cloned();
 
         if let Some(token) = valid(&slot)
-            && token.expires_at - now > threshold
+            && token.expires_at.duration_since(now) > threshold
         {
             let renew_at = self.renew_at(&slot, &token, threshold);
             return Ok(TokenLookup {
@@ -187,7 +188,7 @@ impl TokenCache {
                 self.observer.renewed(key, token.expires_at);
                 slot.consecutive_failures = 0;
                 slot.last_error = None;
-                slot.next_attempt_at = Some(now + to_chrono(self.policy.min_renewal_interval));
+                slot.next_attempt_at = Some(now + to_signed(self.policy.min_renewal_interval));
                 slot.token = Some(token.clone());
                 let renew_at = self.renew_at(&slot, &token, threshold);
                 Ok(TokenLookup {
@@ -200,7 +201,7 @@ impl TokenCache {
                 self.observer.renewal_failed(key, &error);
                 let error = Arc::new(error);
                 slot.consecutive_failures = slot.consecutive_failures.saturating_add(1);
-                let retry_at = now + to_chrono(self.retry_delay(slot.consecutive_failures));
+                let retry_at = now + to_signed(self.retry_delay(slot.consecutive_failures));
                 slot.next_attempt_at = Some(retry_at);
                 slot.last_error = Some(error.clone());
                 match valid(&slot) {
@@ -228,8 +229,8 @@ impl TokenCache {
         &self,
         slot: &Slot,
         token: &RegistryToken,
-        threshold: chrono::Duration,
-    ) -> DateTime<Utc> {
+        threshold: jiff::SignedDuration,
+    ) -> Timestamp {
         let due = token.expires_at - threshold;
         match slot.next_attempt_at {
             Some(not_before) if not_before > due => not_before,
@@ -238,21 +239,14 @@ impl TokenCache {
     }
 
     fn retry_delay(&self, failures: u32) -> Duration {
-        let exponent = failures.saturating_sub(1).min(16);
-        let base = self
-            .policy
-            .retry_base
-            .saturating_mul(1 << exponent)
-            .min(self.policy.retry_max);
-        // Full jitter in the upper half spreads retries of many replicas/keys without ever
-        // retrying sooner than half the nominal delay.
-        let half = base / 2;
-        half + half.mul_f64(rand::random::<f64>())
+        // Jitter spreads retries of many replicas/keys without ever retrying sooner than half
+        // the scheduled delay.
+        RetryPolicy::doubling(self.policy.retry_base, self.policy.retry_max).delay(failures)
     }
 }
 
-fn to_chrono(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+fn to_signed(duration: Duration) -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(duration).unwrap_or(jiff::SignedDuration::MAX)
 }
 
 #[cfg(test)]
@@ -262,17 +256,17 @@ mod tests {
 
     struct Script {
         calls: AtomicUsize,
-        now: Mutex<DateTime<Utc>>,
+        now: Mutex<Timestamp>,
         fail: Mutex<bool>,
-        lifetime: chrono::Duration,
+        lifetime: jiff::SignedDuration,
     }
 
     fn cache(lifetime_secs: i64) -> (TokenCache, Arc<Script>) {
         let script = Arc::new(Script {
             calls: AtomicUsize::new(0),
-            now: Mutex::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()),
+            now: Mutex::new(Timestamp::from_second(1_800_000_000).unwrap()),
             fail: Mutex::new(false),
-            lifetime: chrono::Duration::seconds(lifetime_secs),
+            lifetime: jiff::SignedDuration::from_secs(lifetime_secs),
         });
         let s = script.clone();
         let fetch: FetchToken = Arc::new(move |key: TokenKey| {
@@ -309,7 +303,7 @@ mod tests {
     }
 
     fn advance(script: &Script, secs: i64) {
-        *script.now.lock().unwrap() += chrono::Duration::seconds(secs);
+        *script.now.lock().unwrap() += jiff::SignedDuration::from_secs(secs);
     }
 
     const T: Duration = Duration::from_secs(900);
@@ -322,7 +316,7 @@ mod tests {
         assert_eq!(first.token.password, "password-1");
         assert_eq!(
             first.renew_at,
-            first.token.expires_at - chrono::Duration::seconds(900)
+            first.token.expires_at - jiff::SignedDuration::from_secs(900)
         );
         advance(&script, 3600 - 900 - 1);
         assert_eq!(
@@ -406,7 +400,7 @@ mod tests {
         // The renewal is bounded by the minimum interval, not "now".
         assert_eq!(
             first.renew_at,
-            *script.now.lock().unwrap() + chrono::Duration::seconds(10)
+            *script.now.lock().unwrap() + jiff::SignedDuration::from_secs(10)
         );
         for _ in 0..100 {
             cache.get(&key, T).await.unwrap();

@@ -24,7 +24,7 @@ struct World {
 
 async fn world(token_lifetime_secs: u64) -> World {
     // Several rustls providers are compiled into the test binary: pick one for the probe.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let (mut acr, metadata) = default_plan("cn-hangzhou");
     acr.token_lifetime_secs = token_lifetime_secs;
@@ -53,7 +53,7 @@ impl World {
         let path = self.cache_file();
         let text = std::fs::read_to_string(&path).expect("the helper wrote its cache");
         let mut cache: CacheContents = serde_json::from_str(&text).expect("cache layout");
-        let by = chrono::Duration::from_std(by).unwrap();
+        let by = jiff::SignedDuration::try_from(by).unwrap();
         for token in &mut cache.tokens {
             token.expires_at -= by;
             token.fetched_at -= by;

@@ -14,7 +14,8 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 const ROLE_PATH: &str = "/latest/meta-data/ram/security-credentials/";
 
 fn credentials_body(code: Option<&str>) -> String {
-    let expiration = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let expiration = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1))
+        .strftime("%Y-%m-%dT%H:%M:%SZ");
     let code = code
         .map(|c| format!(",\n  \"Code\" : \"{c}\""))
         .unwrap_or_default();
@@ -231,7 +232,7 @@ async fn acr_enterprise_token_is_signed_v3_and_5xx_is_retried() {
         .await
         .unwrap();
     assert_eq!(token.password, "pw");
-    assert_eq!(token.expires_at.timestamp(), 1_900_000_000);
+    assert_eq!(token.expires_at.as_second(), 1_900_000_000);
     let requests = server.received_requests().await.unwrap();
     let auth = requests[0]
         .headers

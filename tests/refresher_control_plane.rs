@@ -96,6 +96,8 @@ struct Refresher {
 }
 
 fn start(args: RunArgs) -> Refresher {
+    // Several rustls providers are compiled into the test binary: kube's client needs one chosen.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     acr_refresher::telemetry::init(acr_refresher::telemetry::LogFormat::Text);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(acr_refresher::run::run(args, async move {
@@ -575,8 +577,8 @@ async fn refresher_renews_before_expiry_once_per_key_and_keeps_credentials_throu
         .collect();
     assert_eq!(log.len(), 2, "one renewal call for all namespaces: {log:?}");
     assert!(log.iter().all(|e| e.result == "Success"), "{log:?}");
-    let t = |e: &fake_acr::LogEntry| chrono::DateTime::parse_from_rfc3339(&e.time).unwrap();
-    let gap = (t(&log[1]) - t(&log[0])).num_milliseconds();
+    let t = |e: &fake_acr::LogEntry| e.time.parse::<jiff::Timestamp>().unwrap();
+    let gap = t(&log[1]).duration_since(t(&log[0])).as_millis() as i64;
     assert!(
         ((LIFETIME - THRESHOLD) * 1000 - 250..LIFETIME * 1000).contains(&gap),
         "renewed {gap} ms after issue"
@@ -639,8 +641,8 @@ async fn refresher_renews_before_expiry_once_per_key_and_keeps_credentials_throu
 async fn apply_rbac(client: &Client, path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
     let params = PatchParams::apply("refresher-test").force();
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value: serde_yaml::Value = serde::Deserialize::deserialize(document).unwrap();
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let value: serde_norway::Value = serde::Deserialize::deserialize(document).unwrap();
         let value = serde_json::to_value(value).unwrap();
         let kind = value["kind"].as_str().unwrap_or_default().to_owned();
         let name = value["metadata"]["name"].as_str().unwrap().to_owned();

@@ -178,7 +178,7 @@ fn config(cm: Option<ConfigMap>, node_region: &str, flaw: &str) -> Config {
         .unwrap_or(Duration::from_secs(900));
     let items: Vec<Item> = data
         .get("acr-registry-info")
-        .and_then(|y| serde_yaml::from_str(y).ok())
+        .and_then(|y| serde_norway::from_str(y).ok())
         .unwrap_or_else(|| {
             vec![Item {
                 instance_id: String::new(),
@@ -372,9 +372,9 @@ async fn cycle(client: &kube::Client, acr: &AcrClient, state: &mut State) -> Res
             None => true,
             Some(_) if flaw == "never-renews" => false,
             Some(t) => {
-                let left_ms =
-                    t.expires_at.timestamp_millis() - jiff::Timestamp::now().as_millisecond();
-                Duration::from_millis(u64::try_from(left_ms).unwrap_or_default()) < cfg.threshold
+                std::time::Duration::try_from(t.expires_at.duration_since(jiff::Timestamp::now()))
+                    .unwrap_or_default()
+                    < cfg.threshold
             }
         };
         let recently = state

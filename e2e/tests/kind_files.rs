@@ -35,7 +35,7 @@ fn documents(dir: &Path) -> Vec<(String, Value)> {
     for file in files {
         let text =
             std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+        for (i, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
             let value = Value::deserialize(doc)
                 .unwrap_or_else(|e| panic!("{} document {i}: {e}", file.display()));
             if !value.is_null() {
@@ -61,7 +61,7 @@ fn find<'a>(docs: &'a [(String, Value)], kind: &str, name: &str) -> &'a Value {
 fn kind_cluster_config_publishes_the_fakes_node_ports_on_loopback_and_uses_certs_d() {
     let text = std::fs::read_to_string(root().join("e2e/kind/cluster.yaml"))
         .expect("e2e/kind/cluster.yaml");
-    let config: Value = serde_yaml::from_str(&text).expect("cluster.yaml parses");
+    let config: Value = serde_norway::from_str(&text).expect("cluster.yaml parses");
     assert_eq!(config["kind"], "Cluster");
     assert_eq!(config["apiVersion"], "kind.x-k8s.io/v1alpha4");
     let nodes = config["nodes"].as_array().expect("nodes");

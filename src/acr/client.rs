@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use acs_wire::error::PopError;
 use acs_wire::sign::{Credentials, SignableRequest, roa_v1, rpc_v1, v3};
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde_json::Value;
 
 use super::{AcrError, Edition, RegistryToken, TokenKey};
 use crate::credentials::SharedCredentials;
+use crate::retry::RetryPolicy;
 
 /// The default OpenAPI endpoint template; `{region}` is replaced by the region id.
 pub const DEFAULT_ENDPOINT_TEMPLATE: &str = "https://cr.{region}.aliyuncs.com";
@@ -151,21 +152,24 @@ impl AcrClient {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .user_agent(concat!("acr-refresher/", env!("CARGO_PKG_VERSION")));
+        let mut extra_roots = Vec::new();
         if let Some(path) = &settings.extra_ca_file {
             let ca_error = |reason: String| AcrClientError::CaFile {
                 path: path.clone(),
                 reason,
             };
             let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
-            let certificates =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
-            if certificates.is_empty() {
-                return Err(ca_error("no PEM certificate in the file".into()));
-            }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
+            extra_roots = crate::tls::parse_ca_bundle(&pem).map_err(|e| ca_error(e.to_string()))?;
         }
+        let tls =
+            crate::tls::client_config(extra_roots).map_err(|e| match &settings.extra_ca_file {
+                Some(path) => AcrClientError::CaFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                },
+                None => AcrClientError::Http(e.to_string()),
+            })?;
+        builder = builder.tls_backend_preconfigured(tls);
         for (host, address) in &settings.resolve {
             builder = builder.resolve(host, *address);
         }
@@ -276,7 +280,7 @@ impl AcrClient {
     /// Sends `call` with retries; returns the parsed JSON body of a 2xx answer.
     async fn call(&self, region: &str, call: &Call<'_>) -> Result<Value, AcrError> {
         let endpoint = self.endpoint(region);
-        let attempts = self.settings.attempts.max(1);
+        let policy = self.retry_policy();
         let mut refreshed_credentials = false;
         let mut attempt = 0;
         loop {
@@ -293,10 +297,10 @@ impl AcrClient {
                         attempt -= 1;
                         continue;
                     }
-                    if attempt >= attempts || !is_retryable(&error) {
+                    if !policy.retries_after(attempt) || !is_retryable(&error) {
                         return Err(error);
                     }
-                    let delay = self.backoff(attempt, retry_after);
+                    let delay = backoff(&policy, attempt, retry_after);
                     tracing::debug!(%error, attempt, ?delay, "retrying ACR call");
                     tokio::time::sleep(delay).await;
                     error
@@ -306,19 +310,10 @@ impl AcrClient {
         }
     }
 
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(16);
-        let nominal = self
-            .settings
-            .retry_base
-            .saturating_mul(1 << exponent)
-            .min(self.settings.retry_max);
-        let jittered = nominal / 2 + (nominal / 2).mul_f64(rand::random::<f64>());
-        // The server's TimeLeft hint is a floor: retrying earlier is refused anyway.
-        match retry_after {
-            Some(hint) => jittered.max(hint.min(self.settings.retry_max)),
-            None => jittered,
-        }
+    /// Doubling from `retry_base` to `retry_max`, `attempts` tries.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::doubling(self.settings.retry_base, self.settings.retry_max)
+            .with_max_tries(self.settings.attempts)
     }
 
     async fn send_once(
@@ -344,7 +339,8 @@ impl AcrClient {
             }
         };
         let base = endpoint.trim_end_matches('/');
-        let now = Utc::now();
+        // acs-wire signs with a chrono time.
+        let now = chrono::Utc::now();
         let nonce = uuid_like_nonce();
         let request = match (call, self.settings.signature) {
             (Call::Rpc { action, params }, SignatureVersion::V1) => {
@@ -497,6 +493,16 @@ fn malformed(action: &str, endpoint: &str, reason: String) -> AcrError {
     }
 }
 
+/// The wait after the `attempt`-th failed try; the server's TimeLeft hint is a floor (retrying
+/// earlier is refused anyway), capped like every delay.
+fn backoff(policy: &RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let jittered = policy.delay(attempt);
+    match retry_after {
+        Some(hint) => jittered.max(hint.min(policy.cap)),
+        None => jittered,
+    }
+}
+
 fn is_retryable(error: &AcrError) -> bool {
     match error {
         AcrError::Transport { .. } => true,
@@ -547,7 +553,7 @@ fn describe(error: &reqwest::Error) -> String {
 /// 9999-12-31T23:59:59.999Z in Unix milliseconds: the latest expiry a token answer may carry.
 const MAX_EXPIRY_MILLIS: i64 = 253_402_300_799_999;
 
-fn millis_field(value: Option<&Value>, name: &str) -> Result<DateTime<Utc>, String> {
+fn millis_field(value: Option<&Value>, name: &str) -> Result<Timestamp, String> {
     let millis = match value {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
@@ -556,7 +562,8 @@ fn millis_field(value: Option<&Value>, name: &str) -> Result<DateTime<Utc>, Stri
     .ok_or_else(|| format!("{name} is missing or not a millisecond timestamp"))?;
     // Years 1970 to 9999 only: later arithmetic on the expiry (renewal thresholds) stays far
     // from the calendar's limits.
-    DateTime::from_timestamp_millis(millis)
+    Timestamp::from_millisecond(millis)
+        .ok()
         .filter(|_| (0..=MAX_EXPIRY_MILLIS).contains(&millis))
         .ok_or_else(|| format!("{name} {millis} is out of range (0..={MAX_EXPIRY_MILLIS})"))
 }
@@ -660,7 +667,7 @@ mod tests {
             "ExpireTime": 1571242083000i64, "Code": "success", "IsSuccess": true
         }))
         .unwrap();
-        assert_eq!(token.expires_at.timestamp(), 1571242083);
+        assert_eq!(token.expires_at.as_second(), 1571242083);
         assert_eq!(token.username, "cr_temp_user");
     }
 
@@ -683,7 +690,7 @@ mod tests {
             "authorizationToken": "pw", "expireDate": 1646219005000i64, "tempUserName": "cr_temp_user"
         }}))
         .unwrap();
-        assert_eq!(token.expires_at.timestamp(), 1646219005);
+        assert_eq!(token.expires_at.as_second(), 1646219005);
         assert!(parse_personal_token(&json!({"data": {"authorizationToken": "pw"}})).is_err());
     }
 

@@ -1,6 +1,6 @@
 //! Typed failures of ACR OpenAPI calls.
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 
 use crate::credentials::CredentialsError;
 
@@ -58,7 +58,7 @@ pub enum AcrError {
     #[error("ACR calls are backing off until {retry_at}")]
     Throttled {
         /// When the next call may be made.
-        retry_at: DateTime<Utc>,
+        retry_at: Timestamp,
     },
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 
 pub use crate::registry_domain::Edition;
 
@@ -62,7 +62,7 @@ pub struct RegistryToken {
     /// The temporary password (`AuthorizationToken`); secret.
     pub password: String,
     /// When ACR stops accepting the password.
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
 }
 
 impl fmt::Debug for RegistryToken {
@@ -84,7 +84,7 @@ mod tests {
         let token = RegistryToken {
             username: "cr_temp_user".into(),
             password: "very-secret-password".into(),
-            expires_at: Utc::now(),
+            expires_at: Timestamp::now(),
         };
         let shown = format!("{token:?}");
         assert!(!shown.contains("very-secret-password"), "{shown}");

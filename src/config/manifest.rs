@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::{CONFIGMAP_NAME, CONFIGMAP_NAMESPACE};
 
@@ -49,7 +49,7 @@ pub enum ManifestError {
 /// Extracts the ConfigMap data from a manifest or a plain key/value YAML map.
 pub fn data_from_yaml(text: &str) -> Result<BTreeMap<String, String>, ManifestError> {
     let mut documents = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(doc).map_err(|e| ManifestError::Yaml {
             document: i + 1,
             reason: match e.location() {
@@ -122,7 +122,7 @@ fn string_map(value: &Value) -> Result<BTreeMap<String, String>, ManifestError> 
     for (k, v) in map {
         let key = match k {
             Value::String(s) => s.clone(),
-            other => serde_yaml::to_string(other)
+            other => serde_norway::to_string(other)
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 
 use super::{Config, NamespaceSelector, ServiceAccountSelector, keys};
 use crate::duration;
@@ -116,7 +116,7 @@ fn registry_info_item(info: &super::RegistryInfo) -> Value {
 
 fn yaml(value: &Value) -> String {
     // A tree of strings, booleans and integers always serialises.
-    serde_yaml::to_string(value).expect("YAML of plain scalars, lists and maps serialises")
+    serde_norway::to_string(value).expect("YAML of plain scalars, lists and maps serialises")
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
-//! Backoffs: between failed watch polls, and between failed reconciles of one namespace.
+//! The backoff between failed watch polls of the controller's watches, as kube's watcher asks
+//! for it (an iterator that can be reset).
 
 use std::time::Duration;
+
+use crate::retry::{Jitter, RetryPolicy};
 
 /// The backoff between failed watch polls of the controller's watches.
 ///
@@ -8,45 +11,34 @@ use std::time::Duration;
 /// an API server restarts (connection errors, then one "too old resource version" per watch) that
 /// the controller stays deaf for tens of seconds afterwards. A short cap keeps recovery within a
 /// couple of seconds; relists are cheap next to a window without credentials.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct WatchBackoff {
-    next: Duration,
+    failures: u32,
 }
 
 impl WatchBackoff {
-    const FIRST: Duration = Duration::from_millis(200);
-    const CAP: Duration = Duration::from_secs(2);
-}
-
-impl Default for WatchBackoff {
-    fn default() -> Self {
-        Self { next: Self::FIRST }
-    }
+    const POLICY: RetryPolicy = RetryPolicy {
+        initial: Duration::from_millis(200),
+        factor: 2,
+        cap: Duration::from_secs(2),
+        jitter: Jitter::None,
+        max_tries: None,
+    };
 }
 
 impl Iterator for WatchBackoff {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        let current = self.next;
-        self.next = (current * 2).min(Self::CAP);
-        Some(current)
+        self.failures = self.failures.saturating_add(1);
+        Some(Self::POLICY.delay(self.failures))
     }
 }
 
 impl kube::runtime::utils::Backoff for WatchBackoff {
     fn reset(&mut self) {
-        self.next = Self::FIRST;
+        self.failures = 0;
     }
-}
-
-/// Exponential backoff with jitter for the `failures`-th consecutive failure of one object:
-/// `base · 2^(failures-1)`, capped at `max`, then a random 50–100 % of it, so that namespaces
-/// failing together do not retry in lockstep.
-pub fn failure_delay(failures: u32, base: Duration, max: Duration, unit_random: f64) -> Duration {
-    let exponent = failures.saturating_sub(1).min(20);
-    let full = base.saturating_mul(1 << exponent).min(max);
-    full.mul_f64(0.5 + 0.5 * unit_random.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -58,23 +50,11 @@ mod tests {
     fn watch_backoff_doubles_to_its_cap_and_resets() {
         let mut backoff = WatchBackoff::default();
         let first: Vec<Duration> = backoff.by_ref().take(6).collect();
-        assert_eq!(first[0], WatchBackoff::FIRST);
-        assert_eq!(first[1], WatchBackoff::FIRST * 2);
-        assert!(first.iter().all(|d| *d <= WatchBackoff::CAP));
-        assert_eq!(first[5], WatchBackoff::CAP);
+        assert_eq!(first[0], WatchBackoff::POLICY.initial);
+        assert_eq!(first[1], WatchBackoff::POLICY.initial * 2);
+        assert!(first.iter().all(|d| *d <= WatchBackoff::POLICY.cap));
+        assert_eq!(first[5], WatchBackoff::POLICY.cap);
         backoff.reset();
-        assert_eq!(backoff.next(), Some(WatchBackoff::FIRST));
-    }
-
-    #[test]
-    fn failure_delay_doubles_caps_and_jitters_downwards_only() {
-        let base = Duration::from_millis(500);
-        let max = Duration::from_secs(60);
-        assert_eq!(failure_delay(1, base, max, 1.0), base);
-        assert_eq!(failure_delay(1, base, max, 0.0), base / 2);
-        assert_eq!(failure_delay(3, base, max, 1.0), base * 4);
-        assert_eq!(failure_delay(40, base, max, 1.0), max);
-        assert!(failure_delay(40, base, max, 0.3) < max);
-        assert!(failure_delay(40, base, max, 0.3) >= max / 2);
+        assert_eq!(backoff.next(), Some(WatchBackoff::POLICY.initial));
     }
 }

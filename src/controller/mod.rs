@@ -4,7 +4,7 @@
 //!
 //! Parts: `stores` (what the cluster looks like, from watches), `registry` (discovery, keys,
 //! tokens → the pull Secret's content), `config_watch` (the ConfigMap), `queue` (which namespace
-//! next), `reconcile` (plan and apply one namespace), `warnings` (Events), `backoff`.
+//! next), `reconcile` (plan and apply one namespace), `warnings` (Events), `backoff` (between failed watch polls).
 
 mod backoff;
 mod config_watch;
@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use crate::acr::AcrClient;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::retry::RetryPolicy;
 use crate::token_cache::RenewalPolicy;
 
 pub use config_watch::{ConfigOutcome, config_from, read_config_map};
@@ -240,22 +241,14 @@ async fn work(ctx: Arc<Context>, queue: Arc<WorkQueue>) {
             Err(error @ ReconcileError::Conflict { .. }) => {
                 let failures = queue.done(&ns, false);
                 tracing::debug!(%error, "requeued");
-                let delay = backoff::failure_delay(
-                    failures,
-                    CONFLICT_RETRY,
-                    CONFLICT_RETRY_MAX,
-                    rand::random(),
-                );
+                let delay =
+                    RetryPolicy::doubling(CONFLICT_RETRY, CONFLICT_RETRY_MAX).delay(failures);
                 queue.add_after(&ns, Lane::Change, delay);
             }
             Err(error) => {
                 let failures = queue.done(&ns, false);
-                let delay = backoff::failure_delay(
-                    failures,
-                    FAILURE_RETRY,
-                    ctx.settings.retry_max,
-                    rand::random(),
-                );
+                let delay =
+                    RetryPolicy::doubling(FAILURE_RETRY, ctx.settings.retry_max).delay(failures);
                 let code = match &error {
                     ReconcileError::Write { source, .. } => reconcile::status_code(source),
                     ReconcileError::Conflict { .. } => None,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -106,8 +106,8 @@ impl Registry {
             tracing::debug!("{note}");
         }
         let mut tokens = BTreeMap::new();
-        let mut next_change: Option<DateTime<Utc>> = None;
-        let mut earliest = |t: DateTime<Utc>| {
+        let mut next_change: Option<Timestamp> = None;
+        let mut earliest = |t: Timestamp| {
             next_change = Some(next_change.map_or(t, |n| n.min(t)));
         };
         for key in desired::tokens_needed(&keys) {
@@ -139,7 +139,9 @@ impl Registry {
             true
         });
         let token_wait = next_change
-            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .map(|t| {
+                Duration::try_from(t.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO)
+            })
             .unwrap_or(LONGEST_SLEEP)
             .clamp(SHORTEST_SLEEP, LONGEST_SLEEP);
         (Instant::now() + token_wait).min(self.discovery_due)

@@ -22,8 +22,8 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use chrono::Utc;
 use clap::{Args, Subcommand};
+use jiff::Timestamp;
 
 use super::token_file::{
     CACHE_DIR_ENV, CacheError, CachedToken, TokenFile, TokenQuery, default_dir,
@@ -161,7 +161,7 @@ fn get(
         }
     };
     let renewal = &args.renewal;
-    let now = Utc::now();
+    let now = Timestamp::now();
     let valid = cached.filter(|token| !token.expired(now));
     if let Some(token) = &valid
         && token.serves(
@@ -176,9 +176,9 @@ fn get(
                 &format!(
                     "the last renewal for {server_url} failed at {}; answering the cached token \
                      (valid until {}) without asking ACR before {}",
-                    token.last_attempt().to_rfc3339(),
-                    token.expires_at.to_rfc3339(),
-                    (token.last_attempt() + renewal.min_renewal_interval).to_rfc3339()
+                    token.last_attempt(),
+                    token.expires_at,
+                    token.last_attempt() + renewal.min_renewal_interval
                 ),
             );
         }
@@ -190,7 +190,7 @@ fn get(
     };
     match fetch_token(&args.cloud, &domain, budget) {
         Ok((key, token)) => {
-            let now = Utc::now();
+            let now = Timestamp::now();
             let entry = CachedToken::new(&query, &key, token, now);
             if let Some(cache) = &cache
                 && let Err(e) = cache.store(entry.clone(), &query, now)
@@ -201,12 +201,12 @@ fn get(
         }
         Err(error) => {
             let message = format!("cannot get ACR credentials for {server_url}: {error}");
-            match valid.filter(|token| !token.expired(Utc::now())) {
+            match valid.filter(|token| !token.expired(Timestamp::now())) {
                 // As the refresher does: a failed renewal never withholds a valid token.
                 Some(token) => {
                     // The next `get`s answer it without asking ACR for a while.
                     if let Some(cache) = &cache
-                        && let Err(e) = cache.record_failed_renewal(&token, Utc::now())
+                        && let Err(e) = cache.record_failed_renewal(&token, Timestamp::now())
                     {
                         note(err, &e.to_string());
                     }
@@ -214,7 +214,7 @@ fn get(
                         err,
                         &format!(
                             "{message}; answering the cached token (valid until {})",
-                            token.expires_at.to_rfc3339()
+                            token.expires_at
                         ),
                     );
                     answer(out, err, server_url, &token.username, &token.password)

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use clap::Args;
+use jiff::Timestamp;
 
 use super::{FetchBudget, RenewalArgs, acr_domain, fetch_token};
 use crate::cloud_args::CloudArgs;
@@ -139,12 +139,12 @@ pub fn parse_request(text: &str) -> Result<CredentialProviderRequest, RequestErr
 /// `threshold`, but at least `min_renewal_interval` when the token lasts that long; whole
 /// seconds, never negative.
 pub fn cache_duration(
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
+    expires_at: Timestamp,
+    now: Timestamp,
     threshold: Duration,
     min_renewal_interval: Duration,
 ) -> Duration {
-    let left = (expires_at - now).to_std().unwrap_or_default();
+    let left = std::time::Duration::try_from(expires_at.duration_since(now)).unwrap_or_default();
     let floor = if left >= min_renewal_interval {
         min_renewal_interval
     } else {
@@ -199,7 +199,7 @@ pub fn main(
         };
         let ttl = cache_duration(
             token.expires_at,
-            Utc::now(),
+            Timestamp::now(),
             args.renewal.expiring_threshold,
             args.renewal.min_renewal_interval,
         );
@@ -261,8 +261,8 @@ mod tests {
 
     #[test]
     fn cache_duration_is_remaining_lifetime_minus_threshold_never_negative() {
-        let now = Utc::now();
-        let at = |s| now + chrono::Duration::milliseconds(s);
+        let now = Timestamp::now();
+        let at = |s| now + jiff::SignedDuration::from_millis(s);
         let t = Duration::from_secs(8);
         let no_floor = Duration::ZERO;
         assert_eq!(
@@ -279,8 +279,8 @@ mod tests {
 
     #[test]
     fn cache_duration_is_never_below_the_renewal_floor_while_the_token_lasts_that_long() {
-        let now = Utc::now();
-        let at = |s| now + chrono::Duration::milliseconds(s);
+        let now = Timestamp::now();
+        let at = |s| now + jiff::SignedDuration::from_millis(s);
         let (t, floor) = (Duration::from_secs(30), Duration::from_secs(10));
         // Threshold >= lifetime: the floor, not 0s (kubelet would run the plugin on every pull).
         assert_eq!(cache_duration(at(20_000), now, t, floor), floor);

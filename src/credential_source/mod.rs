@@ -151,8 +151,6 @@ impl RegistryTokens {
 
     /// A source reaching the metadata server and ACR as `cloud` says, as patient as `budget`.
     pub fn with_budget(cloud: &CloudArgs, budget: FetchBudget) -> Result<Self, SourceError> {
-        // Library callers do not go through main.rs: pick the TLS provider here too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let (metadata, acr) = budget.settings(cloud);
         let metadata = Arc::new(EcsMetadataClient::new(metadata)?);
         let acr = AcrClient::new(acr, metadata)?;

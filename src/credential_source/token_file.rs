@@ -26,7 +26,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::acr::{RegistryToken, TokenKey, edition_name};
@@ -140,12 +140,12 @@ pub struct CachedToken {
     /// Registry password (secret).
     pub password: String,
     /// When ACR stops accepting it.
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     /// When it was fetched.
-    pub fetched_at: DateTime<Utc>,
+    pub fetched_at: Timestamp,
     /// When a fetch was last attempted for it: the fetch itself or a later renewal attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<Timestamp>,
     /// Did that attempt fail (so this token is the one a failed renewal left in place)?
     #[serde(default)]
     pub last_attempt_failed: bool,
@@ -174,7 +174,7 @@ impl CachedToken {
         query: &TokenQuery,
         key: &TokenKey,
         token: RegistryToken,
-        fetched_at: DateTime<Utc>,
+        fetched_at: Timestamp,
     ) -> Self {
         Self {
             source: query.source.clone(),
@@ -193,13 +193,13 @@ impl CachedToken {
     }
 
     /// When a fetch was last attempted for it (never before it was fetched).
-    pub fn last_attempt(&self) -> DateTime<Utc> {
+    pub fn last_attempt(&self) -> Timestamp {
         self.last_attempt_at
             .map_or(self.fetched_at, |at| at.max(self.fetched_at))
     }
 
     /// This entry after a renewal attempt at `at` failed.
-    pub fn after_failed_renewal(mut self, at: DateTime<Utc>) -> Self {
+    pub fn after_failed_renewal(mut self, at: Timestamp) -> Self {
         self.last_attempt_at = Some(at);
         self.last_attempt_failed = true;
         self
@@ -224,7 +224,7 @@ impl CachedToken {
     }
 
     /// Has ACR stopped accepting it at `now`?
-    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+    pub fn expired(&self, now: Timestamp) -> bool {
         self.expires_at <= now
     }
 
@@ -234,15 +234,17 @@ impl CachedToken {
     /// lifetime is no hot loop, and an outage is not asked on every pull).
     pub fn serves(
         &self,
-        now: DateTime<Utc>,
+        now: Timestamp,
         threshold: Duration,
         min_renewal_interval: Duration,
     ) -> bool {
         if self.expired(now) {
             return false;
         }
-        let left = (self.expires_at - now).to_std().unwrap_or_default();
-        let age = (now - self.last_attempt()).to_std().unwrap_or_default();
+        let left =
+            std::time::Duration::try_from(self.expires_at.duration_since(now)).unwrap_or_default();
+        let age = std::time::Duration::try_from(now.duration_since(self.last_attempt()))
+            .unwrap_or_default();
         left > threshold || age < min_renewal_interval
     }
 }
@@ -265,7 +267,7 @@ impl CacheContents {
 
     /// Puts `entry` in place of any entry for the same token or query, and drops tokens expired
     /// at `now`.
-    pub fn upsert(&mut self, entry: CachedToken, now: DateTime<Utc>, query: &TokenQuery) {
+    pub fn upsert(&mut self, entry: CachedToken, now: Timestamp, query: &TokenQuery) {
         self.tokens
             .retain(|t| !t.expired(now) && !t.same_token(&entry) && !t.answers(query));
         self.tokens.push(entry);
@@ -403,7 +405,7 @@ impl TokenFile {
         &self,
         entry: CachedToken,
         query: &TokenQuery,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> Result<(), CacheError> {
         self.update(|contents| {
             contents.upsert(entry, now, query);
@@ -416,7 +418,7 @@ impl TokenFile {
     pub fn record_failed_renewal(
         &self,
         token: &CachedToken,
-        at: DateTime<Utc>,
+        at: Timestamp,
     ) -> Result<(), CacheError> {
         self.update(|contents| {
             // Another `get` may have renewed it meanwhile: its token stays as it is.
@@ -462,7 +464,7 @@ impl TokenFile {
         let name = format!(
             ".{FILE_NAME}.{}.{}.tmp",
             std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            Timestamp::now().as_nanosecond()
         );
         let temporary = self.dir.join(&name);
         let written = write_new_private(&temporary, &text).and_then(|our_uid| {
@@ -565,7 +567,7 @@ mod tests {
         }
     }
 
-    fn entry(q: &TokenQuery, fetched: DateTime<Utc>, lifetime_secs: i64) -> CachedToken {
+    fn entry(q: &TokenQuery, fetched: Timestamp, lifetime_secs: i64) -> CachedToken {
         let key = match &q.instance_name {
             Some(_) => TokenKey::enterprise(q.region.clone(), "cri-1"),
             None => TokenKey::personal(q.region.clone()),
@@ -573,15 +575,15 @@ mod tests {
         let token = RegistryToken {
             username: "cr_temp_user".into(),
             password: "very-secret-password".into(),
-            expires_at: fetched + chrono::Duration::seconds(lifetime_secs),
+            expires_at: fetched + jiff::SignedDuration::from_secs(lifetime_secs),
         };
         CachedToken::new(q, &key, token, fetched)
     }
 
     #[test]
     fn a_token_serves_outside_the_threshold_and_inside_it_only_until_the_renewal_floor() {
-        let t0 = Utc::now();
-        let at = |s: i64| t0 + chrono::Duration::milliseconds(s);
+        let t0 = Timestamp::now();
+        let at = |s: i64| t0 + jiff::SignedDuration::from_millis(s);
         let token = entry(&query(None), t0, 20);
         let (threshold, floor) = (Duration::from_secs(8), Duration::from_secs(2));
         assert!(token.serves(at(11_900), threshold, floor));
@@ -598,8 +600,8 @@ mod tests {
 
     #[test]
     fn after_a_failed_renewal_a_token_serves_until_the_renewal_floor_has_passed_again() {
-        let t0 = Utc::now();
-        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        let t0 = Timestamp::now();
+        let at = |ms: i64| t0 + jiff::SignedDuration::from_millis(ms);
         let (threshold, floor) = (Duration::from_secs(30), Duration::from_secs(2));
         let token = entry(&query(None), t0, 20);
         assert!(!token.serves(at(5_000), threshold, floor));
@@ -625,10 +627,10 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let cache = TokenFile::new(base.path().join("c"));
         let q = query(None);
-        let now = Utc::now();
+        let now = Timestamp::now();
         let held = entry(&q, now, 60);
         cache.store(held.clone(), &q, now).unwrap();
-        let later = now + chrono::Duration::seconds(5);
+        let later = now + jiff::SignedDuration::from_secs(5);
         cache.record_failed_renewal(&held, later).unwrap();
         let recorded = cache.load().unwrap().find(&q).cloned().unwrap();
         assert!(recorded.last_attempt_failed);
@@ -638,7 +640,7 @@ mod tests {
         let newer = entry(&q, later, 60);
         cache.store(newer.clone(), &q, later).unwrap();
         cache
-            .record_failed_renewal(&held, later + chrono::Duration::seconds(1))
+            .record_failed_renewal(&held, later + jiff::SignedDuration::from_secs(1))
             .unwrap();
         assert_eq!(cache.load().unwrap().find(&q), Some(&newer));
     }
@@ -649,7 +651,7 @@ mod tests {
         let dir = base.path().join("c");
         let cache = TokenFile::new(&dir);
         let q = query(None);
-        let now = Utc::now();
+        let now = Timestamp::now();
         cache.store(entry(&q, now, 60), &q, now).unwrap();
         for exposed in [0o777, 0o770, 0o705, 0o722] {
             fs::set_permissions(&dir, fs::Permissions::from_mode(exposed)).unwrap();
@@ -713,7 +715,7 @@ mod tests {
             .set_modified(two_minutes_ago)
             .unwrap();
         let cache = TokenFile::new(&dir);
-        let (q, now) = (query(None), Utc::now());
+        let (q, now) = (query(None), Timestamp::now());
         cache.store(entry(&q, now, 60), &q, now).unwrap();
         assert!(!crashed.exists());
         // A young one of this user may be a concurrent `get` about to rename it.
@@ -723,7 +725,7 @@ mod tests {
 
     #[test]
     fn entries_answer_only_their_own_source_endpoint_edition_and_instance() {
-        let now = Utc::now();
+        let now = Timestamp::now();
         let personal = query(None);
         let enterprise = query(Some("demo-hz"));
         let mut contents = CacheContents::default();
@@ -753,7 +755,7 @@ mod tests {
             assert!(contents.find(&other).is_none(), "{other:?}");
         }
         // A newer token replaces the old one; expired entries go.
-        let later = now + chrono::Duration::seconds(61);
+        let later = now + jiff::SignedDuration::from_secs(61);
         contents.upsert(entry(&personal, later, 60), later, &personal);
         assert_eq!(contents.tokens.len(), 1);
         assert_eq!(contents.tokens[0].fetched_at, later);
@@ -761,7 +763,7 @@ mod tests {
 
     #[test]
     fn the_file_round_trips_and_corrupt_text_names_no_content() {
-        let now = Utc::now();
+        let now = Timestamp::now();
         let q = query(None);
         let mut contents = CacheContents {
             version: VERSION,
@@ -802,7 +804,7 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let cache = TokenFile::new(base.path().join("a/b"));
         let q = query(None);
-        let now = Utc::now();
+        let now = Timestamp::now();
         assert_eq!(cache.load().unwrap(), CacheContents::default());
         cache.store(entry(&q, now, 60), &q, now).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use acs_wire::sign::Credentials;
 use acs_wire::sts::{EcsRamRoleCredentials, parse_ecs_time};
-use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
+use jiff::Timestamp;
 
 use super::{CredentialSource, CredentialsError};
+use crate::retry::{Jitter, RetryPolicy};
 
 /// The metadata server's address on every ECS instance.
 pub const DEFAULT_ENDPOINT: &str = "http://100.100.100.200";
@@ -92,28 +93,28 @@ impl EcsMetadataSettings {
 #[derive(Clone)]
 struct CachedCredentials {
     credentials: Credentials,
-    expiration: DateTime<Utc>,
-    fetched_at: DateTime<Utc>,
+    expiration: Timestamp,
+    fetched_at: Timestamp,
 }
 
 impl CachedCredentials {
     /// Renew once less than a quarter of the lifetime seen at fetch time is left, and never later
     /// than 3 minutes before expiry (the Go SDK's rule), so that an ACR call signed just before
     /// renewal still reaches the server with valid credentials.
-    fn needs_renewal(&self, now: DateTime<Utc>) -> bool {
-        let lifetime = self.expiration - self.fetched_at;
-        let margin = (lifetime / 4).min(chrono::Duration::minutes(3));
-        self.expiration - now <= margin
+    fn needs_renewal(&self, now: Timestamp) -> bool {
+        let lifetime = self.expiration.duration_since(self.fetched_at);
+        let margin = (lifetime / 4).min(jiff::SignedDuration::from_mins(3));
+        self.expiration.duration_since(now) <= margin
     }
 }
 
 #[derive(Default)]
 struct State {
     credentials: Option<CachedCredentials>,
-    metadata_token: Option<(String, DateTime<Utc>)>,
+    metadata_token: Option<(String, Timestamp)>,
     role: Option<String>,
     /// After a failed fetch, no new attempt before this instant (valid credentials are served meanwhile).
-    retry_at: Option<DateTime<Utc>>,
+    retry_at: Option<Timestamp>,
 }
 
 /// Client of the ECS metadata service; cheap to share behind an `Arc`.
@@ -135,16 +136,19 @@ impl std::fmt::Debug for EcsMetadataClient {
 impl EcsMetadataClient {
     /// A client with `settings`.
     pub fn new(settings: EcsMetadataSettings) -> Result<Self, CredentialsError> {
+        let unreachable = |reason: String| CredentialsError::MetadataUnreachable {
+            url: settings.base_url(),
+            reason: format!("cannot build HTTP client: {reason}"),
+        };
+        let tls = crate::tls::client_config(Vec::new()).map_err(|e| unreachable(e.to_string()))?;
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             // The metadata server is link-local; a proxy from the environment must not capture it.
             .no_proxy()
+            .tls_backend_preconfigured(tls)
             .build()
-            .map_err(|e| CredentialsError::MetadataUnreachable {
-                url: settings.base_url(),
-                reason: format!("cannot build HTTP client: {e}"),
-            })?;
+            .map_err(|e| unreachable(e.to_string()))?;
         Ok(Self {
             settings,
             http,
@@ -170,7 +174,7 @@ impl EcsMetadataClient {
     /// STS credentials valid now; renews from the server when due.
     pub async fn sts_credentials(&self) -> Result<Credentials, CredentialsError> {
         let mut state = self.state.lock().await;
-        let now = Utc::now();
+        let now = Timestamp::now();
         let forced =
             std::mem::take(&mut *self.invalidated.lock().unwrap_or_else(|p| p.into_inner()));
         if forced {
@@ -201,7 +205,7 @@ impl EcsMetadataClient {
             }
             Err(error) => {
                 // Keep serving what is still valid; try the server again a little later.
-                state.retry_at = Some(now + chrono::Duration::seconds(1));
+                state.retry_at = Some(now + jiff::SignedDuration::from_secs(1));
                 match still_valid {
                     Some(valid) => {
                         tracing::warn!(%error, "ECS metadata renewal failed; still-valid STS credentials stay in use");
@@ -268,7 +272,15 @@ impl EcsMetadataClient {
                 reason: e.reason,
             }
         })?;
-        let now = Utc::now();
+        // acs-wire parses into a chrono time.
+        let expiration =
+            Timestamp::from_millisecond(expiration.timestamp_millis()).map_err(|e| {
+                CredentialsError::MetadataDocument {
+                    url: url.clone(),
+                    reason: format!("Expiration out of range: {e}"),
+                }
+            })?;
+        let now = Timestamp::now();
         if expiration <= now {
             return Err(CredentialsError::MetadataDocument {
                 url,
@@ -327,7 +339,7 @@ impl EcsMetadataClient {
 
     /// The hardened-mode token, or `None` in plain mode (fallback allowed).
     async fn metadata_token(&self, state: &mut State) -> Result<Option<String>, CredentialsError> {
-        let now = Utc::now();
+        let now = Timestamp::now();
         if let Some((token, expires)) = &state.metadata_token
             && *expires > now
         {
@@ -364,7 +376,7 @@ impl EcsMetadataClient {
         match token {
             Ok(token) if !token.is_empty() => {
                 // Renew well before the server forgets it: at 80 % of the TTL.
-                let keep = chrono::Duration::seconds((ttl as i64 * 4) / 5);
+                let keep = jiff::SignedDuration::from_secs((ttl as i64 * 4) / 5);
                 state.metadata_token = Some((token.clone(), now + keep));
                 Ok(Some(token))
             }
@@ -388,12 +400,21 @@ impl EcsMetadataClient {
         url: &str,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, CredentialsError> {
-        let attempts = self.settings.attempts.max(1);
-        let mut last = None;
-        for attempt in 1..=attempts {
-            match build().send().await {
-                Ok(response) if response.status().is_server_error() && attempt < attempts => {
-                    last = Some(status_error(url, response.status().as_u16()));
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(100),
+            factor: 2,
+            cap: Duration::from_millis(6400),
+            jitter: Jitter::UpperHalf,
+            max_tries: None,
+        }
+        .with_max_tries(self.settings.attempts);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let retries = policy.retries_after(attempt);
+            let error = match build().send().await {
+                Ok(response) if response.status().is_server_error() && retries => {
+                    status_error(url, response.status().as_u16())
                 }
                 Ok(response) => return Ok(response),
                 Err(error) => {
@@ -402,23 +423,17 @@ impl EcsMetadataClient {
                     } else {
                         describe(&error)
                     };
-                    last = Some(CredentialsError::MetadataUnreachable {
+                    CredentialsError::MetadataUnreachable {
                         url: url.to_owned(),
                         reason,
-                    });
+                    }
                 }
+            };
+            if !retries {
+                return Err(error);
             }
-            if attempt < attempts {
-                let base = Duration::from_millis(100 * (1 << (attempt - 1).min(6)));
-                tokio::time::sleep(base + base.mul_f64(rand::random::<f64>() / 2.0)).await;
-            }
+            tokio::time::sleep(policy.delay(attempt)).await;
         }
-        Err(
-            last.unwrap_or_else(|| CredentialsError::MetadataUnreachable {
-                url: url.to_owned(),
-                reason: "no attempt made".into(),
-            }),
-        )
     }
 }
 
