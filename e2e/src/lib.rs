@@ -16,6 +16,8 @@
 //! - [`pull_secret`]: pull secrets read the way kubelet reads them.
 //! - [`report`]: results and the junit.xml / summary.md / summary.json writers.
 //! - [`runner`]: the `run` / `list` subcommands: scenarios in series, progress, report.
+//! - [`sandbox`]: the `sandbox` subcommand: control plane and fakes kept running for development.
+//! - [`sandbox_scenario`]: one scenario's setup, for `sandbox --scenario ID`.
 //! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI).
 //! - [`spawn`]: starting a program that may have just been written (retried while busy).
 //! - [`sweep`]: every namespace swept for what the implementation wrote, judged against the
@@ -35,6 +37,8 @@ pub mod probe;
 pub mod pull_secret;
 pub mod report;
 pub mod runner;
+pub mod sandbox;
+pub mod sandbox_scenario;
 pub mod scenarios;
 pub mod spawn;
 pub mod sweep;
