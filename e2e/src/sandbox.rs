@@ -189,7 +189,11 @@ impl Facts {
             "ACR_SANDBOX_CA_FILE",
             &self.ca_file.to_string_lossy(),
         );
-        var("", "ACR_SANDBOX_CA_BUNDLE", &self.ca_bundle.to_string_lossy());
+        var(
+            "",
+            "ACR_SANDBOX_CA_BUNDLE",
+            &self.ca_bundle.to_string_lossy(),
+        );
         var("", "SSL_CERT_FILE", &self.ca_bundle.to_string_lossy());
         var("", "ACR_SANDBOX_HOSTS", &self.hosts.join(" "));
         let curl: Vec<String> = self
@@ -438,10 +442,8 @@ async fn start(options: &SandboxOptions, network: NetworkMode) -> Result<Sandbox
             provider_config: None,
         };
         implementation.check_program()?;
-        std::fs::create_dir_all(&endpoints.state_dir).map_err(io(format!(
-            "creating {}",
-            endpoints.state_dir.display()
-        )))?;
+        std::fs::create_dir_all(&endpoints.state_dir)
+            .map_err(io(format!("creating {}", endpoints.state_dir.display())))?;
         let process = implementation.start(&endpoints).await?;
         facts.reference_log = Some(log_file);
         Some(process)
@@ -497,7 +499,10 @@ impl Sandbox {
     /// What is where, on stderr (stdout has the env file).
     fn announce(&self, env_file: &Path) {
         let f = &self.facts;
-        eprintln!("sandbox: up. Use it from a shell with: set -a; . {}; set +a", env_file.display());
+        eprintln!(
+            "sandbox: up. Use it from a shell with: set -a; . {}; set +a",
+            env_file.display()
+        );
         eprintln!("  API server     {}  (KUBECONFIG)", f.apiserver);
         eprintln!(
             "  fake-metadata  {}  admin {}",
@@ -518,7 +523,10 @@ impl Sandbox {
         if let Some(p) = &self.prepared {
             match &p.configuration {
                 Some(data) => {
-                    eprintln!("  ConfigMap kube-system/acr-configuration as {}:", p.info.id);
+                    eprintln!(
+                        "  ConfigMap kube-system/acr-configuration as {}:",
+                        p.info.id
+                    );
                     for (k, v) in data {
                         eprintln!("    {k}: {v}");
                     }
@@ -537,7 +545,10 @@ impl Sandbox {
             );
         }
         if let Some(log) = &f.reference_log {
-            eprintln!("  reference      acr-refresher running, output in {}", log.display());
+            eprintln!(
+                "  reference      acr-refresher running, output in {}",
+                log.display()
+            );
         }
         eprintln!("  Ctrl-C stops everything and removes what the sandbox created.");
     }

@@ -24,7 +24,9 @@ use crate::scenarios::{Ctx, Setup, Stop};
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
     /// No scenario has this ID.
-    #[error("--scenario {id:?}: no such scenario (known: {known}; `acr-conformance list` shows them)")]
+    #[error(
+        "--scenario {id:?}: no such scenario (known: {known}; `acr-conformance list` shows them)"
+    )]
     Unknown {
         /// The ID given.
         id: String,
@@ -74,7 +76,11 @@ pub fn find(id: &str) -> Result<&'static ScenarioInfo, PrepareError> {
         .find(|s| s.id.eq_ignore_ascii_case(id.trim()))
         .ok_or_else(|| PrepareError::Unknown {
             id: id.to_string(),
-            known: CATALOGUE.iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
+            known: CATALOGUE
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -121,7 +127,11 @@ pub async fn prepare(
     let configuration = Api::<ConfigMap>::namespaced(client.clone(), CONFIGMAP_NAMESPACE)
         .get_opt(CONFIGMAP_NAME)
         .await
-        .map_err(|e| cluster(format!("reading {CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME}: {e}")))?
+        .map_err(|e| {
+            cluster(format!(
+                "reading {CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME}: {e}"
+            ))
+        })?
         .map(|cm| cm.data.unwrap_or_default());
     let namespaces = Api::<Namespace>::all(client)
         .list(&ListParams::default().labels(&format!("{SUITE_LABEL}=scenario")))
