@@ -347,7 +347,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         keyring: None,
     };
     if let Some(env) = env.as_ref() {
-        setup.keyring = Some(Arc::new(KubeletKeyring::secrets_only().await?));
+        setup.keyring = KubeletKeyring::judge().await?.map(Arc::new);
         if network == NetworkMode::Netns {
             let server = env.server_url();
             let apiserver = crate::netns::server_address(&server);

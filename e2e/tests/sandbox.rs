@@ -1,7 +1,8 @@
 //! `acr-conformance sandbox` as a developer uses it: start it, wait for its env file, reach both
 //! fakes with curl through the env file's settings (and, as root, inside its network namespace),
 //! see the reference refresher at work, press Ctrl-C, and find nothing left: no process, no
-//! namespace, no open port, no directory, no env file. Also `--scenario` and a bad scenario ID.
+//! namespace, no open port, no directory, no env file. Also `--scenario`, a bad scenario ID, and a
+//! control plane from envtest's layout (`KUBEBUILDER_ASSETS`) with no Go toolchain in reach.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
@@ -24,10 +25,15 @@ struct Sandbox {
 
 impl Sandbox {
     fn start(args: &[&str]) -> Sandbox {
+        Self::start_with(args, &[])
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &Path)]) -> Sandbox {
         let dir = tempfile::tempdir().expect("temp dir");
         let env_file = dir.path().join("out").join("sandbox.env");
         let stderr = dir.path().join("stderr");
         let child = Command::new(env!("CARGO_BIN_EXE_acr-conformance"))
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .arg("sandbox")
             .arg("--env-file")
             .arg(&env_file)
@@ -424,4 +430,119 @@ fn an_unknown_scenario_is_refused_before_anything_starts() {
             && !stderr.contains("control plane"),
         "{stderr}"
     );
+}
+
+/// envtest's layout made from kubeplane's subcommands: `kube-apiserver` passes its flags through,
+/// `etcd` takes upstream etcd's flags (`--listen-client-urls`, …) and hands kubeplane its own.
+fn envtest_layout(dir: &Path, kubeplane: &Path) {
+    let k = kubeplane.display();
+    let apiserver = format!("#!/bin/sh\nexec '{k}' apiserver \"$@\"\n");
+    let etcd = format!(
+        "#!/bin/sh\nset --  $(for a in \"$@\"; do case \"$a\" in\n  \
+         --data-dir=*) echo \"$a\" ;;\n  \
+         --listen-client-urls=*) echo \"--listen-client-url=${{a#*=}}\" ;;\n  \
+         --listen-peer-urls=*) echo \"--listen-peer-url=${{a#*=}}\" ;;\n\
+         esac; done)\nexec '{k}' etcd \"$@\"\n"
+    );
+    for (name, text) in [("kube-apiserver", apiserver), ("etcd", etcd)] {
+        acr_conformance::spawn::write_executable(&dir.join(name), &text).expect("write wrapper");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envtest_binaries_need_no_go_build_and_the_suite_does_the_controller_duties() {
+    use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+    use kube::api::{Api, DeleteParams, PostParams};
+
+    let kubeplane = tokio::task::spawn_blocking(acr_conformance::cluster::ensure_kubeplane)
+        .await
+        .expect("join")
+        .expect("kubeplane for the fake envtest layout");
+    let assets = tempfile::tempdir().expect("temp dir");
+    envtest_layout(assets.path(), &kubeplane);
+    // No Go toolchain and an empty cache: any attempt to build kubeplane fails at once.
+    let empty_cache = tempfile::tempdir().expect("temp dir");
+    let mut sandbox = Sandbox::start_with(
+        &["--network", "override"],
+        &[
+            ("KUBEBUILDER_ASSETS", assets.path()),
+            ("XDG_CACHE_HOME", empty_cache.path()),
+            ("PATH", Path::new("/usr/bin:/bin")),
+        ],
+    );
+    let vars = tokio::task::block_in_place(|| sandbox.wait_for_env_file());
+    assert!(
+        std::fs::read_dir(empty_cache.path())
+            .expect("cache dir")
+            .next()
+            .is_none(),
+        "nothing was built into the cache"
+    );
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&vars["KUBECONFIG"]).expect("kubeconfig"),
+        &Default::default(),
+    )
+    .await
+    .expect("config");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube::Client::try_from(config).expect("client");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "envtest-duties"}
+    }))
+    .expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
+    // The serviceaccount controller's duty, within the catalogue's 2 s.
+    let created = Instant::now();
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "envtest-duties");
+    while sas.get_opt("default").await.expect("get sa").is_none() {
+        assert!(
+            created.elapsed() < Duration::from_secs(2),
+            "no default ServiceAccount within 2 s"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "left-behind"}, "stringData": {"a": "b"}
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), "envtest-duties")
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+    // The namespace controller's duty: emptied, finalized, gone.
+    namespaces
+        .delete("envtest-duties", &DeleteParams::default())
+        .await
+        .expect("delete namespace");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while namespaces
+        .get_opt("envtest-duties")
+        .await
+        .expect("get namespace")
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "namespace still there after 20 s"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let secrets: Api<Secret> = Api::all(client);
+    let left = secrets
+        .list(&Default::default())
+        .await
+        .expect("list secrets");
+    assert!(
+        !left
+            .items
+            .iter()
+            .any(|s| s.metadata.name.as_deref() == Some("left-behind")),
+        "the deleted namespace's Secret outlived it"
+    );
+    let status = tokio::task::block_in_place(|| sandbox.interrupt());
+    assert!(status.success(), "{}", sandbox.stderr());
 }
