@@ -537,8 +537,9 @@ impl Sandbox {
                 eprintln!("  namespaces     {}", p.namespaces.join(", "));
             }
             eprintln!(
-                "  fake-acr token lifetime {} s; fake-metadata credential lifetime {} s, rotation lead {} s, {} fault rule(s)",
+                "  fake-acr token lifetime {} s, {} fault rule(s); fake-metadata credential lifetime {} s, rotation lead {} s, {} fault rule(s) (faults a scenario adds after its start are not set up)",
                 p.acr.token_lifetime_secs,
+                p.acr.faults.len(),
                 p.metadata.credential_lifetime.as_secs(),
                 p.metadata.rotation_lead_time.as_secs(),
                 p.metadata.faults.len()

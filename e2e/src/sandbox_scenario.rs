@@ -157,7 +157,10 @@ mod tests {
     #[test]
     fn ids_are_found_case_insensitively_and_unknown_ones_are_named() {
         assert_eq!(find("tr1").expect("TR1 exists").id, "TR1");
-        let err = find("XX9").err().expect("XX9 does not exist").to_string();
+        let Err(err) = find("XX9") else {
+            panic!("XX9 does not exist");
+        };
+        let err = err.to_string();
         assert!(err.contains("\"XX9\"") && err.contains("NS1"), "{err}");
     }
 }
