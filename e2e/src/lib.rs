@@ -17,6 +17,7 @@
 //! - [`report`]: results and the junit.xml / summary.md / summary.json writers.
 //! - [`runner`]: the `run` / `list` subcommands: scenarios in series, progress, report.
 //! - [`sandbox`]: the `sandbox` subcommand: control plane and fakes kept running for development.
+//! - [`sandbox_env`]: the sandbox's env file.
 //! - [`sandbox_scenario`]: one scenario's setup, for `sandbox --scenario ID`.
 //! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI).
 //! - [`spawn`]: starting a program that may have just been written (retried while busy).
@@ -38,6 +39,7 @@ pub mod pull_secret;
 pub mod report;
 pub mod runner;
 pub mod sandbox;
+pub mod sandbox_env;
 pub mod sandbox_scenario;
 pub mod scenarios;
 pub mod spawn;
