@@ -38,8 +38,14 @@ ci:
     bash .ci/run
 
 # The conformance suite against the reference refresher (local control plane + fakes); report in target/conformance/. ARGS: e.g. --scenarios NS,TR1.
+# One cargo build makes both binaries with the same features, so the suite's own `cargo build` of the reference is a no-op.
 e2e *ARGS:
+    cargo build --release -q -p acr-conformance -p acr-refresher
     cargo run --release -q -p acr-conformance -- run --report-dir target/conformance {{ARGS}}
+
+# Control plane + both fakes for developing an implementation; env file in target/sandbox.env; Ctrl-C removes everything. ARGS: --with-reference, --scenario ID, --network override.
+sandbox *ARGS:
+    cargo run -q -p acr-conformance -- sandbox {{ARGS}}
 
 # Start a local control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1) in the background.
 cluster-up *ARGS:

@@ -740,19 +740,29 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
         }
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut args = vec![
-        "build",
-        "--quiet",
-        "-p",
-        "acr-refresher",
-        "--bin",
-        "acr-refresher",
-    ];
+    // Called from the `acr-conformance` binary (`cargo run -p acr-conformance`): select the same
+    // package plus acr-refresher, without a target filter, so cargo unifies features exactly as
+    // that build did; everything but acr-refresher's 20-line `main` is already built then. Built
+    // alone (`-p acr-refresher`), its dependencies resolve other features (hyper, reqwest, syn, …)
+    // and most of the tree would compile a second time.
+    let from_conformance_binary = exe
+        .file_stem()
+        .is_some_and(|stem| stem == "acr-conformance")
+        && exe
+            .parent()
+            .is_some_and(|dir| Some(dir) == profile_dir.as_deref());
+    let mut args = vec!["build", "--quiet"];
+    if from_conformance_binary {
+        args.extend(["-p", "acr-conformance", "-p", "acr-refresher"]);
+    } else {
+        args.extend(["-p", "acr-refresher", "--bin", "acr-refresher"]);
+    }
     if release {
         args.push("--release");
     }
     let command = format!("{cargo} {}", args.join(" "));
     eprintln!("building the reference refresher from the current source: {command}");
+    let started = std::time::Instant::now();
     let status = Command::new(&cargo)
         .args(&args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -768,6 +778,10 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
             reason: status.to_string(),
         });
     }
+    eprintln!(
+        "reference refresher current ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     let dir = profile_dir.unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("..")

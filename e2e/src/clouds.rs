@@ -406,6 +406,15 @@ impl Clouds {
         }
     }
 
+    /// Base URLs of the fakes' admin HTTP APIs (fake-metadata, fake-acr) when the suite started
+    /// them; `None` for external fakes, whose admin URLs the caller already has.
+    pub fn admin_urls(&self) -> Option<(String, String)> {
+        match &self.fakes {
+            Fakes::InProcess { metadata, acr } => Some((metadata.admin_url(), acr.admin_url())),
+            Fakes::External { .. } => None,
+        }
+    }
+
     /// Every Alibaba host name fake-acr serves.
     pub fn acr_hosts(&self) -> Vec<String> {
         match &self.fakes {

@@ -119,6 +119,14 @@ impl Environment {
         })
     }
 
+    /// Mode `local`: the control plane the suite started.
+    pub fn control_plane(&self) -> Option<&ControlPlane> {
+        match &self.cluster {
+            Cluster::Local(plane) => Some(plane),
+            Cluster::Existing { .. } => None,
+        }
+    }
+
     /// `local` or `existing`.
     pub fn mode(&self) -> &'static str {
         match self.cluster {

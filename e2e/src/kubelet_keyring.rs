@@ -113,6 +113,23 @@ pub async fn kubeplane() -> Result<PathBuf, KeyringError> {
 }
 
 impl KubeletKeyring {
+    /// The judge of pulls for a run: kubelet's keyring, unless the control plane comes from
+    /// envtest's binaries (`KUBEBUILDER_ASSETS`) and no kubeplane is at hand without the Go build
+    /// — then `None`: the suite's Rust port of kubelet's lookup (`pull_secret`) judges, and a line
+    /// on stderr says so.
+    pub async fn judge() -> Result<Option<Self>, KeyringError> {
+        let envtest = matches!(crate::cluster::kubeplane::envtest_assets(), Ok(Some(_)));
+        if envtest && crate::cluster::kubeplane::kubeplane_without_build().is_none() {
+            eprintln!(
+                "acr-conformance: {} is set and no kubeplane is built: pulls are judged by the suite's port of kubelet's keyring lookup, not kubelet's own code (build kubeplane once, or set {}, for that)",
+                crate::cluster::kubeplane::KUBEBUILDER_ASSETS_ENV,
+                crate::cluster::kubeplane::KUBEPLANE_BIN_ENV
+            );
+            return Ok(None);
+        }
+        Self::secrets_only().await.map(Some)
+    }
+
     /// A keyring of pull Secrets only (what the pull probe asks).
     pub async fn secrets_only() -> Result<Self, KeyringError> {
         let mut command = Command::new(kubeplane().await?);

@@ -19,6 +19,9 @@
 //! - [`runner`]: the `run` / `list` subcommands: scenarios on concurrent lanes, progress, report.
 //! - [`scenarios`]: one function per catalogue ID (NS, MR, CR, TR, FT, BI) and their context.
 //! - [`schedule`]: lanes (a control plane and network namespace each), `--jobs`, the order.
+//! - [`sandbox`]: the `sandbox` subcommand: control plane and fakes kept running for development.
+//! - [`sandbox_env`]: the sandbox's env file.
+//! - [`sandbox_scenario`]: one scenario's setup, for `sandbox --scenario ID`.
 //! - [`spawn`]: starting a program that may have just been written (retried while busy).
 //! - [`sweep`]: every namespace swept for what the implementation wrote, judged against the
 //!   configuration's selection; leftovers removed between scenarios.
@@ -37,6 +40,9 @@ pub mod probe;
 pub mod pull_secret;
 pub mod report;
 pub mod runner;
+pub mod sandbox;
+pub mod sandbox_env;
+pub mod sandbox_scenario;
 pub mod scenarios;
 pub mod schedule;
 pub mod spawn;

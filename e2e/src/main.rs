@@ -22,6 +22,9 @@ enum Command {
     Run(Box<acr_conformance::runner::RunOptions>),
     /// List the scenario catalogue.
     List,
+    /// Keep the local control plane and both fakes running for development (optionally the
+    /// reference refresher, or one scenario's setup); writes an env file; Ctrl-C removes it all.
+    Sandbox(acr_conformance::sandbox::SandboxOptions),
 }
 
 #[tokio::main]
@@ -30,6 +33,15 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Cluster(command) => command.run().await,
         Command::Run(options) => return run(*options).await,
+        Command::Sandbox(options) => {
+            return match acr_conformance::sandbox::run(options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::List => {
             print!("{}", acr_conformance::runner::list());
             Ok(())

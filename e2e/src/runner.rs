@@ -384,7 +384,7 @@ pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
         keyring: if runnable.is_empty() {
             None
         } else {
-            Some(Arc::new(KubeletKeyring::secrets_only().await?))
+            KubeletKeyring::judge().await?.map(Arc::new)
         },
     };
     // One lane per job, each started by the first scenario it takes. Mode `existing` has one

@@ -54,6 +54,13 @@ async fn up(dir: &Path) -> Result<(), Error> {
         node: None,
     })
     .await?;
+    if let super::Binaries::Envtest { .. } = plane.binaries() {
+        println!(
+            "note: {} has no controller-manager and the suite's stand-in ends with this command: \
+             new namespaces get no default ServiceAccount and deleted ones stay Terminating",
+            super::kubeplane::KUBEBUILDER_ASSETS_ENV
+        );
+    }
     let state = plane.detach()?;
     println!("control plane ready at {}", state.server);
     for (component, pid) in &state.pids {
@@ -81,9 +88,9 @@ fn down(dir: &Path) -> Result<(), Error> {
             println!("{component} (pid {pid}) already stopped");
             continue;
         }
-        // A PID can be reused after a reboot: only stop a kubeplane process serving this directory.
-        let ours = cmdline(pid)
-            .is_some_and(|c| c.contains("kubeplane") && c.contains(&*state.dir.to_string_lossy()));
+        // A PID can be reused after a reboot: only stop a process serving this directory (kubeplane,
+        // or envtest's kube-apiserver and etcd).
+        let ours = cmdline(pid).is_some_and(|c| c.contains(&*state.dir.to_string_lossy()));
         if !ours {
             println!("pid {pid} is no longer {component} of this control plane, leaving it alone");
             continue;

@@ -12,12 +12,14 @@
 //!
 //! With [`StartOptions::node`] it also runs one real node (kubelet and containerd, see [`node`]).
 //!
-//! Submodules: `cli` (`cluster up|down`), `error`, `kubeplane` (building and caching the binary),
-//! `node` (kubelet and containerd), `pause_image` (the node's sandbox image), `pki` (certificates
-//! and kubeconfigs), `process` (one component as an OS process), `runtime` (building and caching
-//! containerd).
+//! Submodules: `cli` (`cluster up|down`), `error`, `kubeplane` (which programs run: kubeplane, built
+//! and cached, or envtest's binaries), `envtest_duties` (the controller-manager's duties when envtest's
+//! binaries run), `node` (kubelet and containerd), `pause_image` (the node's sandbox image), `pki`
+//! (certificates and kubeconfigs), `process` (one component as an OS process), `runtime` (building
+//! and caching containerd).
 
 pub mod cli;
+mod envtest_duties;
 mod error;
 pub mod kubeplane;
 pub mod node;
@@ -39,7 +41,7 @@ use kube::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use error::Error;
-pub use kubeplane::{KUBERNETES_VERSION, ensure_kubeplane};
+pub use kubeplane::{Binaries, KUBERNETES_VERSION, control_plane_binaries, ensure_kubeplane};
 pub use node::{Node, NodeOptions};
 pub use process::Component;
 
@@ -88,7 +90,9 @@ impl Default for StartOptions {
 /// and removes its directory, also while a test panics — and then prints the tail of their logs.
 pub struct ControlPlane {
     dir: PathBuf,
-    binary: PathBuf,
+    binaries: Binaries,
+    /// envtest's binaries: the controller-manager's duties, done by this process.
+    duties: Option<tokio::task::JoinHandle<()>>,
     ca: Ca,
     server: String,
     admin_kubeconfig: PathBuf,
@@ -126,7 +130,7 @@ impl ControlPlane {
 
     /// Like [`ControlPlane::start`], with a chosen directory and lifetime.
     pub async fn start_with(options: StartOptions) -> Result<ControlPlane, Error> {
-        let binary = tokio::task::spawn_blocking(ensure_kubeplane)
+        let binaries = tokio::task::spawn_blocking(control_plane_binaries)
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         let mut attempt = 1;
@@ -134,7 +138,7 @@ impl ControlPlane {
             let dir = make_dir(options.dir.as_deref())?;
             // An error or panic before the ControlPlane exists would leave the directory behind.
             let mut dir_guard = RemoveDirOnDrop(Some(dir.clone()));
-            match Self::start_once(&binary, dir, &options).await {
+            match Self::start_once(&binaries, dir, &options).await {
                 Ok(plane) => {
                     dir_guard.0 = None;
                     return Ok(plane);
@@ -151,7 +155,7 @@ impl ControlPlane {
     }
 
     async fn start_once(
-        binary: &Path,
+        binaries: &Binaries,
         dir: PathBuf,
         options: &StartOptions,
     ) -> Result<ControlPlane, Error> {
@@ -193,11 +197,27 @@ impl ControlPlane {
         }
         let client = client_from_kubeconfig(&admin_kubeconfig, "admin").await?;
 
-        let etcd_args = vec![
-            format!("--data-dir={}", dir.join("etcd").display()),
-            format!("--listen-client-url=http://127.0.0.1:{etcd_client_port}"),
-            format!("--listen-peer-url=http://127.0.0.1:{etcd_peer_port}"),
-        ];
+        let etcd_client = format!("http://127.0.0.1:{etcd_client_port}");
+        let etcd_peer = format!("http://127.0.0.1:{etcd_peer_port}");
+        let etcd_args = match binaries {
+            Binaries::Kubeplane(_) => vec![
+                format!("--data-dir={}", dir.join("etcd").display()),
+                format!("--listen-client-url={etcd_client}"),
+                format!("--listen-peer-url={etcd_peer}"),
+            ],
+            // Upstream etcd's flags, for the same single-member throwaway store.
+            Binaries::Envtest { .. } => vec![
+                "--name=kubeplane".to_owned(),
+                format!("--data-dir={}", dir.join("etcd").display()),
+                format!("--listen-client-urls={etcd_client}"),
+                format!("--advertise-client-urls={etcd_client}"),
+                format!("--listen-peer-urls={etcd_peer}"),
+                format!("--initial-advertise-peer-urls={etcd_peer}"),
+                format!("--initial-cluster=kubeplane={etcd_peer}"),
+                "--unsafe-no-fsync".to_owned(),
+                "--log-level=warn".to_owned(),
+            ],
+        };
         let apiserver_args = vec![
             format!("--etcd-servers=http://127.0.0.1:{etcd_client_port}"),
             "--bind-address=127.0.0.1".to_owned(),
@@ -242,7 +262,8 @@ impl ControlPlane {
 
         let mut plane = ControlPlane {
             dir,
-            binary: binary.to_owned(),
+            binaries: binaries.clone(),
+            duties: None,
             ca,
             server,
             admin_kubeconfig,
@@ -259,14 +280,29 @@ impl ControlPlane {
         let apiserver_args = plane.apiserver_args.clone();
         plane.spawn(Component::Apiserver, &apiserver_args)?;
         plane.wait_for_readyz().await?;
-        plane.spawn(Component::ControllerManager, &kcm_args)?;
+        match plane.binaries {
+            Binaries::Kubeplane(_) => plane.spawn(Component::ControllerManager, &kcm_args)?,
+            Binaries::Envtest { .. } => {
+                plane.duties = Some(envtest_duties::spawn(plane.client.clone()))
+            }
+        }
         plane.wait_for_default_service_account().await?;
         if let Some(node_options) = &options.node {
+            // kubelet is a kubeplane subcommand: envtest's binaries have none.
+            let kubeplane = match &plane.binaries {
+                Binaries::Kubeplane(binary) => binary.clone(),
+                Binaries::Envtest { .. } => tokio::task::spawn_blocking(ensure_kubeplane)
+                    .await
+                    .map_err(|e| Error::Io {
+                    action: "building kubeplane for the node's kubelet".into(),
+                    source: std::io::Error::other(e),
+                })??,
+            };
             let node = Node::start(
                 &plane.dir,
                 &plane.server,
                 &plane.ca,
-                &plane.binary,
+                &kubeplane,
                 plane.client.clone(),
                 node_options,
                 exit_with_parent,
@@ -428,10 +464,21 @@ impl ControlPlane {
         Ok(state)
     }
 
+    /// The programs running this control plane.
+    pub fn binaries(&self) -> &Binaries {
+        &self.binaries
+    }
+
     fn spawn(&mut self, component: Component, args: &[String]) -> Result<(), Error> {
+        let (program, subcommand) = match &self.binaries {
+            Binaries::Kubeplane(binary) => (binary, true),
+            Binaries::Envtest { etcd, .. } if component == Component::Etcd => (etcd, false),
+            Binaries::Envtest { apiserver, .. } => (apiserver, false),
+        };
         let process = ComponentProcess::spawn(
-            &self.binary,
+            program,
             component,
+            subcommand,
             args,
             &log_path(&self.dir, component),
             self.exit_with_parent,
@@ -507,6 +554,9 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
+        if let Some(duties) = self.duties.take() {
+            duties.abort();
+        }
         if self.detached {
             return;
         }

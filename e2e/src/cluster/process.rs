@@ -58,12 +58,15 @@ pub(crate) struct ComponentProcess {
 }
 
 impl ComponentProcess {
-    /// Starts `kubeplane <component> <args>`, appending its stdout and stderr to `log`.
+    /// Starts `kubeplane <component> <args>` (or, for an upstream program such as envtest's
+    /// `kube-apiserver`, `<binary> <args>`: `subcommand` false), appending its stdout and stderr to
+    /// `log`.
     ///
     /// With `exit_with_parent` the component stops by itself once this process is gone.
     pub(crate) fn spawn(
         binary: &Path,
         component: Component,
+        subcommand: bool,
         args: &[String],
         log: &Path,
         exit_with_parent: bool,
@@ -76,8 +79,10 @@ impl ComponentProcess {
                 .map_err(io_error(format!("opening {}", log.display())))
         };
         let mut command = Command::new(binary);
+        if subcommand {
+            command.arg(component.name());
+        }
         command
-            .arg(component.name())
             .args(args)
             .stdin(Stdio::null())
             .stdout(open_log()?)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::error::{Error, io_error};
-use super::kubeplane::{cache_base, files_key, go_build, is_current};
+use super::kubeplane::{GoBuild, cache_base, files_key, go_build, is_current};
 
 /// The containerd release the node runs (Kubernetes v1.36's kubelet needs containerd 2.x).
 pub const CONTAINERD_VERSION: &str = "v2.4.2";
@@ -88,13 +88,17 @@ pub fn ensure_runtime() -> Result<RuntimeBinaries, Error> {
     );
     // `-o DIR/` puts each command in DIR under its own name.
     let output = PathBuf::from(format!("{}/", partial.display()));
-    if let Err(e) = go_build(
-        &source_dir,
-        "no_btrfs,no_devmapper,no_zfs",
-        &ldflags,
-        &output,
-        &PACKAGES,
-    ) {
+    let build = GoBuild {
+        label: "node runtime",
+        cold_minutes: COLD_BUILD_MINUTES,
+        source_dir: &source_dir,
+        tags: "no_btrfs,no_devmapper,no_zfs",
+        ldflags: &ldflags,
+        output: &output,
+        packages: &PACKAGES,
+        log: &cache.join("build.log"),
+    };
+    if let Err(e) = go_build(&build) {
         let _ = fs::remove_dir_all(&partial);
         return Err(e);
     }
