@@ -159,8 +159,8 @@ fn kind_dns_zone_covers_every_default_host() {
 fn kind_config_map_is_valid_fake_acr_settings() {
     let path = containers::workspace_root().join("e2e/kind/manifests/20-fake-acr.yaml");
     let text = std::fs::read_to_string(&path).expect("reading the kind fake-acr manifest");
-    let config = serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| <serde_yaml::Value as serde::Deserialize>::deserialize(doc).expect("YAML"))
+    let config = serde_norway::Deserializer::from_str(&text)
+        .map(|doc| <serde_norway::Value as serde::Deserialize>::deserialize(doc).expect("YAML"))
         .find(|doc| doc["kind"] == "ConfigMap")
         .and_then(|doc| doc["data"]["config.yaml"].as_str().map(str::to_owned))
         .expect("ConfigMap fake-acr-config with config.yaml");

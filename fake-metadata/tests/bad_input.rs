@@ -169,9 +169,9 @@ async fn every_admin_input_is_checked_and_refusals_change_nothing() {
         (
             "PUT",
             "/settings",
-            r#"{"credential-lifetime": "99999999999999d"}"#,
+            r#"{"credential-lifetime": "2562047h"}"#,
             "credential-lifetime",
-            "99999999999999d",
+            "2562047h",
         ),
         (
             "PUT",

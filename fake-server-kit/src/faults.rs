@@ -1,0 +1,1 @@
+//! Fault rules (filled in below).
