@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post, put};
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::hosts;
@@ -285,10 +285,9 @@ impl Admin {
 
     /// Server time: wall clock plus the offset (checked arithmetic: the offset is bounded when
     /// set, and an impossible sum stays at the wall clock rather than panicking).
-    pub fn now(&self) -> DateTime<Utc> {
-        let wall = Utc::now();
-        chrono::TimeDelta::try_seconds(self.clock_offset_secs())
-            .and_then(|d| wall.checked_add_signed(d))
+    pub fn now(&self) -> Timestamp {
+        let wall = Timestamp::now();
+        wall.checked_add(jiff::SignedDuration::from_secs(self.clock_offset_secs()))
             .unwrap_or(wall)
     }
 
@@ -410,7 +409,7 @@ impl Admin {
     }
     /// Remembers `key` until `expires_at` (Unix s); false if it was already there (replay).
     pub(crate) fn remember_nonce(&self, key: String, expires_at: i64) -> bool {
-        let now = self.now().timestamp();
+        let now = self.now().as_second();
         let mut guard = lock(&self.shared.nonces);
         let (nonces, last_prune) = &mut *guard;
         // Pruning scans the whole map: at most once per second, or it turns quadratic under load.
@@ -794,7 +793,7 @@ mod tests {
     #[test]
     fn nonces_are_single_use_and_reset_clears_state() {
         let a = test_admin();
-        let exp = a.now().timestamp() + 100;
+        let exp = a.now().as_second() + 100;
         assert!(a.remember_nonce("ak/n".into(), exp));
         assert!(!a.remember_nonce("ak/n".into(), exp));
         a.set_clock_offset_secs(30);
@@ -808,7 +807,7 @@ mod tests {
     #[test]
     fn replacement_swaps_the_world_and_starts_afresh() {
         let a = test_admin();
-        let exp = a.now().timestamp() + 100;
+        let exp = a.now().as_second() + 100;
         assert!(a.remember_nonce("ak/n".into(), exp));
         a.set_clock_offset_secs(30);
         a.add_fault(FaultRule::default());

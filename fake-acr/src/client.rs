@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use fake_server_kit::admin_client::AdminClient;
 use reqwest::Method;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::admin::{FaultRule, LogEntry, ReplacedSettings};
 use crate::settings::Settings;
@@ -18,52 +15,9 @@ const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why an admin call failed; names the call and the URL, never a secret.
 pub use fake_server_kit::admin_client::AdminError as RemoteAdminError;
 
-/// The admin HTTP API of a fake-acr elsewhere, e.g. `RemoteAdmin::new("http://127.0.0.1:30444")`.
-#[derive(Clone, Debug)]
-pub struct RemoteAdmin {
-    api: AdminClient,
-}
+fake_server_kit::remote_admin!("fake-acr");
 
 impl RemoteAdmin {
-    /// A client for the admin API at `base_url` (`http://host:port`); no proxy is used.
-    pub fn new(base_url: impl Into<String>) -> Self {
-        Self {
-            api: AdminClient::new("fake-acr", base_url),
-        }
-    }
-
-    /// A client for the admin API at `base_url` that sends through `http`.
-    pub fn with_client(base_url: impl Into<String>, http: reqwest::Client) -> Self {
-        Self {
-            api: AdminClient::with_client("fake-acr", base_url, http),
-        }
-    }
-
-    /// The admin API's base URL.
-    pub fn base_url(&self) -> &str {
-        self.api.base_url()
-    }
-
-    /// A call whose successful answer is JSON of type `T`.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&(impl Serialize + ?Sized)>,
-    ) -> Result<T, RemoteAdminError> {
-        self.api.call(method, path, body).await
-    }
-
-    /// A call whose answer body does not matter.
-    async fn call_empty(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&(impl Serialize + ?Sized)>,
-    ) -> Result<(), RemoteAdminError> {
-        self.api.call_empty(method, path, body).await
-    }
-
     /// `GET /healthz` once.
     pub async fn healthz(&self) -> Result<(), RemoteAdminError> {
         let method = Method::GET;
@@ -86,46 +40,56 @@ impl RemoteAdmin {
 
     /// `POST /faults`.
     pub async fn add_fault(&self, rule: &FaultRule) -> Result<(), RemoteAdminError> {
-        self.call_empty(Method::POST, "/faults", Some(rule)).await
+        self.api
+            .call_empty(Method::POST, "/faults", Some(rule))
+            .await
     }
 
     /// `GET /faults`.
     pub async fn faults(&self) -> Result<Vec<FaultRule>, RemoteAdminError> {
-        self.call(Method::GET, "/faults", None::<&()>).await
+        self.api.call(Method::GET, "/faults", None::<&()>).await
     }
 
     /// `DELETE /faults`.
     pub async fn clear_faults(&self) -> Result<(), RemoteAdminError> {
-        self.call_empty(Method::DELETE, "/faults", None::<&()>)
+        self.api
+            .call_empty(Method::DELETE, "/faults", None::<&()>)
             .await
     }
 
     /// `GET /log`.
     pub async fn log(&self) -> Result<Vec<LogEntry>, RemoteAdminError> {
-        self.call(Method::GET, "/log", None::<&()>).await
+        self.api.call(Method::GET, "/log", None::<&()>).await
     }
 
     /// `DELETE /log`.
     pub async fn clear_log(&self) -> Result<(), RemoteAdminError> {
-        self.call_empty(Method::DELETE, "/log", None::<&()>).await
+        self.api
+            .call_empty(Method::DELETE, "/log", None::<&()>)
+            .await
     }
 
     /// `PUT /clock {"offset_secs"}`.
     pub async fn set_clock_offset_secs(&self, secs: i64) -> Result<(), RemoteAdminError> {
         let body = serde_json::json!({ "offset_secs": secs });
-        self.call_empty(Method::PUT, "/clock", Some(&body)).await
+        self.api
+            .call_empty(Method::PUT, "/clock", Some(&body))
+            .await
     }
 
     /// `PUT /token-lifetime {"secs"}`.
     pub async fn set_token_lifetime_secs(&self, secs: u64) -> Result<(), RemoteAdminError> {
         let body = serde_json::json!({ "secs": secs });
-        self.call_empty(Method::PUT, "/token-lifetime", Some(&body))
+        self.api
+            .call_empty(Method::PUT, "/token-lifetime", Some(&body))
             .await
     }
 
     /// `POST /reset`: back to the running settings' start state.
     pub async fn reset(&self) -> Result<(), RemoteAdminError> {
-        self.call_empty(Method::POST, "/reset", None::<&()>).await
+        self.api
+            .call_empty(Method::POST, "/reset", None::<&()>)
+            .await
     }
 
     /// `GET /ca.pem`: the CA clients must trust (empty in plain-HTTP mode).
@@ -141,18 +105,21 @@ impl RemoteAdmin {
 
     /// `GET /hosts`: every host name served.
     pub async fn hosts(&self) -> Result<Vec<String>, RemoteAdminError> {
-        self.call(Method::GET, "/hosts", None::<&()>).await
+        self.api.call(Method::GET, "/hosts", None::<&()>).await
     }
 
     /// `PUT /settings`: serve `settings` as if freshly started with them; the host names
     /// served from now on. A refusal is [`RemoteAdminError::Status`] 400 naming the reason.
     pub async fn put_settings(&self, settings: &Settings) -> Result<Vec<String>, RemoteAdminError> {
-        let answer: ReplacedSettings = self.call(Method::PUT, "/settings", Some(settings)).await?;
+        let answer: ReplacedSettings = self
+            .api
+            .call(Method::PUT, "/settings", Some(settings))
+            .await?;
         Ok(answer.hosts)
     }
 
     /// `GET /settings`: the running settings, secrets as `"<redacted>"`.
     pub async fn get_settings(&self) -> Result<Settings, RemoteAdminError> {
-        self.call(Method::GET, "/settings", None::<&()>).await
+        self.api.call(Method::GET, "/settings", None::<&()>).await
     }
 }

@@ -90,18 +90,9 @@ async fn main() -> ExitCode {
         running.addr(),
         running.admin_url()
     );
-    // SIGTERM as well as ctrl-c: as PID 1 in a container nothing else would stop us promptly.
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("fake-acr: cannot watch SIGTERM: {e}");
-                return ExitCode::from(1);
-            }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    if let Err(e) = fake_server_kit::listener::stop_signal().await {
+        eprintln!("fake-acr: cannot watch SIGTERM: {e}");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

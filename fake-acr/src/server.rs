@@ -296,7 +296,7 @@ impl Seen<'_> {
         status: u16,
     ) -> LogEntry {
         LogEntry {
-            time: app.admin.now().to_rfc3339(),
+            time: app.admin.now().to_string(),
             host: self.host.to_owned(),
             region: Some(self.region.to_owned()),
             action: action.to_owned(),

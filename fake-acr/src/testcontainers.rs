@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use ::testcontainers::core::ContainerPort;
-use ::testcontainers::{ContainerAsync, ContainerRequest, TestcontainersError};
+use ::testcontainers::{ContainerAsync, TestcontainersError};
 use fake_server_kit::container::FakeImage;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
@@ -99,13 +99,6 @@ impl Endpoints {
 }
 
 impl FakeAcr {
-    /// Uses another image, e.g. a `:src-<hash>` tag or a build pushed elsewhere.
-    pub fn with_image(self, name: impl Into<String>, tag: impl Into<String>) -> Self {
-        Self {
-            image: self.image.with_image(name, tag),
-        }
-    }
-
     /// The account secret shared with fake-metadata.
     pub fn with_account_secret(self, secret: impl Into<String>) -> Self {
         self.set("FAKE_ACR_ACCOUNT_SECRET", secret.into())
@@ -126,19 +119,6 @@ impl FakeAcr {
     pub fn with_config_yaml(self, yaml: impl Into<String>) -> Self {
         let image = self.image.with_file(CONFIG_PATH, yaml.into().into_bytes());
         Self { image }.set("FAKE_ACR_CONFIG", CONFIG_PATH.into())
-    }
-
-    /// Publishes the container's ports on 127.0.0.1 only, each on a free port (recommended; the
-    /// plain image publishes on every interface). Podman before 4.4 reports ports published the
-    /// plain way with an empty host address, which testcontainers ignores: there, this is needed.
-    pub fn on_loopback(self) -> ContainerRequest<Self> {
-        FakeImage::on_loopback(self)
-    }
-
-    fn set(self, key: &'static str, value: String) -> Self {
-        Self {
-            image: self.image.set(key, value),
-        }
     }
 
     /// The published endpoints of a started container and its test CA.

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use fake_server_kit::admin_client::AdminClient;
 use reqwest::{Method, StatusCode};
 
 use crate::admin::{ClockOffset, HardenedBody, RoleBody, SpotBody};
@@ -15,45 +14,9 @@ use crate::state::{CredentialsSummary, RequestRecord, StateSnapshot};
 /// Why an admin call failed; names the call and the URL, never a secret.
 pub use fake_server_kit::admin_client::AdminError as RemoteAdminError;
 
-/// The admin HTTP API of a fake-metadata elsewhere, e.g. `RemoteAdmin::new("http://127.0.0.1:8101")`.
-#[derive(Clone, Debug)]
-pub struct RemoteAdmin {
-    api: AdminClient,
-}
+fake_server_kit::remote_admin!("fake-metadata");
 
 impl RemoteAdmin {
-    /// A client for the admin API at `base_url` (`http://host:port`); no proxy is used.
-    pub fn new(base_url: impl Into<String>) -> Self {
-        Self {
-            api: AdminClient::new("fake-metadata", base_url),
-        }
-    }
-
-    /// A client for the admin API at `base_url` that sends through `http`.
-    pub fn with_client(base_url: impl Into<String>, http: reqwest::Client) -> Self {
-        Self {
-            api: AdminClient::with_client("fake-metadata", base_url, http),
-        }
-    }
-
-    /// The admin API's base URL.
-    pub fn base_url(&self) -> &str {
-        self.api.base_url()
-    }
-
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&(impl serde::Serialize + ?Sized)>,
-    ) -> Result<T, RemoteAdminError> {
-        self.api.call(method, path, body).await
-    }
-
-    async fn call_empty(&self, method: Method, path: &str) -> Result<(), RemoteAdminError> {
-        self.api.call_empty(method, path, None::<&()>).await
-    }
-
     /// Polls `GET /state` until the admin API answers or `within` has passed.
     pub async fn wait_ready(&self, within: Duration) -> Result<StateSnapshot, RemoteAdminError> {
         let text = self.api.wait_ready("/state", within).await?;
@@ -62,7 +25,7 @@ impl RemoteAdmin {
 
     /// `GET /state`: clock, mode, role, current/previous credentials (no secrets), faults.
     pub async fn state(&self) -> Result<StateSnapshot, RemoteAdminError> {
-        self.call(Method::GET, "/state", None::<&()>).await
+        self.api.call(Method::GET, "/state", None::<&()>).await
     }
 
     /// `POST /faults`: installs a fault rule; returns its id.
@@ -71,7 +34,7 @@ impl RemoteAdmin {
         struct Created {
             id: u64,
         }
-        let created: Created = self.call(Method::POST, "/faults", Some(rule)).await?;
+        let created: Created = self.api.call(Method::POST, "/faults", Some(rule)).await?;
         Ok(created.id)
     }
 
@@ -94,22 +57,26 @@ impl RemoteAdmin {
 
     /// `DELETE /faults`: removes every rule.
     pub async fn clear_faults(&self) -> Result<(), RemoteAdminError> {
-        self.call_empty(Method::DELETE, "/faults").await
+        self.api
+            .call_empty(Method::DELETE, "/faults", None::<&()>)
+            .await
     }
 
     /// `GET /faults`: the installed rules and how often each fired.
     pub async fn faults(&self) -> Result<Vec<InstalledFault>, RemoteAdminError> {
-        self.call(Method::GET, "/faults", None::<&()>).await
+        self.api.call(Method::GET, "/faults", None::<&()>).await
     }
 
     /// `GET /requests`: the request log, oldest first.
     pub async fn requests(&self) -> Result<Vec<RequestRecord>, RemoteAdminError> {
-        self.call(Method::GET, "/requests", None::<&()>).await
+        self.api.call(Method::GET, "/requests", None::<&()>).await
     }
 
     /// `DELETE /requests`: empties the request log.
     pub async fn clear_requests(&self) -> Result<(), RemoteAdminError> {
-        self.call_empty(Method::DELETE, "/requests").await
+        self.api
+            .call_empty(Method::DELETE, "/requests", None::<&()>)
+            .await
     }
 
     /// `POST /rotate`: new credentials now; none when no role is attached.
@@ -122,12 +89,12 @@ impl RemoteAdmin {
     /// `PUT /clock`: the fake's clock runs `offset` from the system clock (whole seconds).
     pub async fn set_clock_offset(
         &self,
-        offset: chrono::Duration,
+        offset: jiff::SignedDuration,
     ) -> Result<StateSnapshot, RemoteAdminError> {
         let body = ClockOffset {
-            offset_seconds: offset.num_seconds(),
+            offset_seconds: offset.as_secs(),
         };
-        self.call(Method::PUT, "/clock", Some(&body)).await
+        self.api.call(Method::PUT, "/clock", Some(&body)).await
     }
 
     /// `PUT /hardened`: switches hardened mode.
@@ -135,7 +102,8 @@ impl RemoteAdmin {
         &self,
         mode: HardenedMode,
     ) -> Result<StateSnapshot, RemoteAdminError> {
-        self.call(Method::PUT, "/hardened", Some(&HardenedBody { mode }))
+        self.api
+            .call(Method::PUT, "/hardened", Some(&HardenedBody { mode }))
             .await
     }
 
@@ -144,7 +112,7 @@ impl RemoteAdmin {
         let body = RoleBody {
             role: role.map(str::to_owned),
         };
-        self.call(Method::PUT, "/role", Some(&body)).await
+        self.api.call(Method::PUT, "/role", Some(&body)).await
     }
 
     /// `PUT /spot`: schedules a spot termination (RFC 3339), or cancels it.
@@ -155,12 +123,12 @@ impl RemoteAdmin {
         let body = SpotBody {
             termination_time: time.map(str::to_owned),
         };
-        self.call(Method::PUT, "/spot", Some(&body)).await
+        self.api.call(Method::PUT, "/spot", Some(&body)).await
     }
 
     /// `POST /reset`: back to the start-up settings and faults, no offset, empty log.
     pub async fn reset(&self) -> Result<StateSnapshot, RemoteAdminError> {
-        self.call(Method::POST, "/reset", None::<&()>).await
+        self.api.call(Method::POST, "/reset", None::<&()>).await
     }
 
     /// `PUT /settings`: `settings` become the start-up settings and the fake resets to them, as
@@ -181,11 +149,11 @@ impl RemoteAdmin {
             map.remove("listen");
             map.remove("admin-listen");
         }
-        self.call(Method::PUT, "/settings", Some(&body)).await
+        self.api.call(Method::PUT, "/settings", Some(&body)).await
     }
 
     /// `GET /settings`: the settings in force, the account secret shown as `<redacted>`.
     pub async fn get_settings(&self) -> Result<Settings, RemoteAdminError> {
-        self.call(Method::GET, "/settings", None::<&()>).await
+        self.api.call(Method::GET, "/settings", None::<&()>).await
     }
 }

@@ -139,17 +139,13 @@ async fn main() -> ExitCode {
         running.base_url(),
         running.admin_url()
     );
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
+    tokio::select! {
+        stopped = fake_server_kit::listener::stop_signal() => {
+            if let Err(e) = stopped {
                 eprintln!("fake-metadata: cannot watch SIGTERM: {e}");
                 return ExitCode::FAILURE;
             }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+        }
         _ = running.wait() => {}
     }
     ExitCode::SUCCESS

@@ -304,7 +304,7 @@ pub fn check_role(field: &str, role: &str) -> Result<(), SettingsError> {
 
 /// An RFC 3339 time such as `2026-11-28T20:00:00Z`.
 pub fn check_rfc3339(field: &str, text: &str) -> Result<(), SettingsError> {
-    chrono::DateTime::parse_from_rfc3339(text)
+    text.parse::<jiff::Timestamp>()
         .map(|_| ())
         .map_err(|e| SettingsError::Invalid {
             field: field.to_owned(),
@@ -416,7 +416,7 @@ impl Settings {
             check_rfc3339("instance.spot-termination-time", t)?;
         }
         for (i, rule) in self.faults.iter().enumerate() {
-            rule.validate(&format!("faults[{i}]"))?;
+            crate::faults::validate(rule, &format!("faults[{i}]"))?;
         }
         Ok(())
     }

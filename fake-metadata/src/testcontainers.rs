@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use ::testcontainers::core::ContainerPort;
-use ::testcontainers::{ContainerAsync, ContainerRequest, TestcontainersError};
+use ::testcontainers::{ContainerAsync, TestcontainersError};
 use fake_server_kit::container::FakeImage;
 
 use crate::settings::HardenedMode;
@@ -61,13 +61,6 @@ pub struct Urls {
 }
 
 impl FakeMetadata {
-    /// Uses another image, e.g. a `:src-<hash>` tag or a build pushed elsewhere.
-    pub fn with_image(self, name: impl Into<String>, tag: impl Into<String>) -> Self {
-        Self {
-            image: self.image.with_image(name, tag),
-        }
-    }
-
     /// Region id the instance reports.
     pub fn with_region(self, region: impl Into<String>) -> Self {
         self.set("FAKE_METADATA_REGION", region.into())
@@ -103,19 +96,6 @@ impl FakeMetadata {
     /// The account secret shared with fake-acr.
     pub fn with_account_secret(self, secret: impl Into<String>) -> Self {
         self.set("FAKE_METADATA_ACCOUNT_SECRET", secret.into())
-    }
-
-    /// Publishes the container's ports on 127.0.0.1 only, each on a free port (recommended; the
-    /// plain image publishes on every interface). Podman before 4.4 reports ports published the
-    /// plain way with an empty host address, which testcontainers ignores: there, this is needed.
-    pub fn on_loopback(self) -> ContainerRequest<Self> {
-        FakeImage::on_loopback(self)
-    }
-
-    fn set(self, key: &'static str, value: String) -> Self {
-        Self {
-            image: self.image.set(key, value),
-        }
     }
 
     /// The URLs of a started container, on the host the container engine publishes ports on.

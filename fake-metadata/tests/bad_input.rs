@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use fake_metadata::settings::DEFAULT_ROLE;
 use fake_metadata::{FakeMetadata, Running, Settings};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const CREDS: &str = "/latest/meta-data/ram/security-credentials/";
 
@@ -24,22 +23,7 @@ async fn start() -> Running {
 }
 
 async fn admin(fake: &Running, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let r = client()
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", fake.admin_url()),
-        )
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("the admin listener answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    fake_server_kit::testing::admin_call(&fake.admin_url(), method, path, body).await
 }
 
 async fn credentials_status(fake: &Running) -> u16 {
@@ -54,23 +38,7 @@ async fn credentials_status(fake: &Running) -> u16 {
 
 /// Sends a request whose head carries a header of `size` bytes and returns the raw answer.
 async fn oversized_head(addr: std::net::SocketAddr, size: usize) -> String {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut read, mut write) = stream.into_split();
-    let writer = tokio::spawn(async move {
-        let head = format!(
-            "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-            "a".repeat(size)
-        );
-        // The server may close once it answered; a failed write is part of the scenario.
-        let _ = write.write_all(head.as_bytes()).await;
-    });
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer))
-        .await
-        .expect("the answer comes within 20 s")
-        .expect("the connection is closed cleanly, not reset");
-    writer.abort();
-    String::from_utf8_lossy(&answer).into_owned()
+    fake_server_kit::testing::oversized_head(addr, "x", "/latest/meta-data/", size).await
 }
 
 #[tokio::test]

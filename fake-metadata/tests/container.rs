@@ -56,23 +56,7 @@ async fn image_runs_non_root_from_scratch_and_serves_role_credentials() {
         return;
     };
     let reference = image(engine, "fake-metadata");
-    let user = engine.run(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{.Config.User}}",
-        &reference,
-    ]);
-    assert_eq!(user, "65532:65532", "the image runs as a non-root user");
-    let size: u64 = engine
-        .run(&["image", "inspect", "--format", "{{.Size}}", &reference])
-        .parse()
-        .expect("size");
-    eprintln!("{reference}: {:.1} MB", size as f64 / 1e6);
-    assert!(
-        size < 40_000_000,
-        "one static binary on an empty base stays small: {size} bytes"
-    );
+    containers::assert_non_root_and_small(engine, &reference);
 
     let container = Container::start(
         engine,

@@ -92,6 +92,40 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Declares a fake's `RemoteAdmin`: a struct whose field `api` is an [`AdminClient`] for that
+/// fake, with `new`, `with_client` and `base_url`; the fake adds its operations.
+#[macro_export]
+macro_rules! remote_admin {
+    ($fake:literal) => {
+        #[doc = concat!("The admin HTTP API of a ", $fake, " elsewhere (`RemoteAdmin::new(\"http://host:port\")`).")]
+        #[derive(Clone, Debug)]
+        pub struct RemoteAdmin {
+            api: $crate::admin_client::AdminClient,
+        }
+
+        impl RemoteAdmin {
+            /// A client for the admin API at `base_url` (`http://host:port`); no proxy is used.
+            pub fn new(base_url: impl Into<String>) -> Self {
+                Self {
+                    api: $crate::admin_client::AdminClient::new($fake, base_url),
+                }
+            }
+
+            /// A client for the admin API at `base_url` that sends through `http`.
+            pub fn with_client(base_url: impl Into<String>, http: reqwest::Client) -> Self {
+                Self {
+                    api: $crate::admin_client::AdminClient::with_client($fake, base_url, http),
+                }
+            }
+
+            /// The admin API's base URL.
+            pub fn base_url(&self) -> &str {
+                self.api.base_url()
+            }
+        }
+    };
+}
+
 /// The admin API of one fake at a base URL.
 #[derive(Clone, Debug)]
 pub struct AdminClient {

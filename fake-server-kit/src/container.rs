@@ -168,10 +168,34 @@ impl fmt::Debug for FakeImage {
 }
 
 /// Implements `testcontainers::Image` (and `AsRef`/`AsMut<FakeImage>`) for a fake's image type,
-/// a struct whose field `image` is its [`FakeImage`].
+/// a struct whose field `image` is its [`FakeImage`], with the methods every fake's image has:
+/// `with_image`, `on_loopback` and the private `set`.
 #[macro_export]
 macro_rules! fake_image {
-    ($ty:ty) => {
+    ($ty:ident) => {
+        impl $ty {
+            /// Uses another image, e.g. a `:src-<hash>` tag or a build pushed elsewhere.
+            pub fn with_image(self, name: impl Into<String>, tag: impl Into<String>) -> Self {
+                Self {
+                    image: self.image.with_image(name, tag),
+                }
+            }
+
+            /// Publishes the container's ports on 127.0.0.1 only, each on a free port
+            /// (recommended; the plain image publishes on every interface). Podman before 4.4
+            /// reports ports published the plain way with an empty host address, which
+            /// testcontainers ignores: there, this is needed.
+            pub fn on_loopback(self) -> ::testcontainers::ContainerRequest<Self> {
+                $crate::container::FakeImage::on_loopback(self)
+            }
+
+            fn set(self, key: &'static str, value: String) -> Self {
+                Self {
+                    image: self.image.set(key, value),
+                }
+            }
+        }
+
         impl ::core::convert::AsRef<$crate::container::FakeImage> for $ty {
             fn as_ref(&self) -> &$crate::container::FakeImage {
                 &self.image

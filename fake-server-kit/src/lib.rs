@@ -14,6 +14,7 @@
 //!   config file.
 //! - `admin_client` (feature `client`): the transport of both fakes' `RemoteAdmin`.
 //! - `container` (feature `testcontainers`): the container image base of both fakes.
+//! - `testing` (feature `testing`): helpers both fakes' test suites share.
 
 #[cfg(feature = "client")]
 pub mod admin_client;
@@ -24,5 +25,7 @@ pub mod http1;
 pub mod listener;
 pub mod request_log;
 pub mod settings_file;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use listener::{BindError, Serving};

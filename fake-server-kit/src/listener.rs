@@ -45,6 +45,18 @@ pub async fn bind(
     Ok((listener, bound))
 }
 
+/// Waits for Ctrl-C or SIGTERM: as PID 1 in a container nothing else would stop a fake promptly.
+/// An error when SIGTERM cannot be watched.
+pub async fn stop_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
 /// Serving tasks (accept loops); dropping this stops them and every open connection.
 #[derive(Debug, Default)]
 pub struct Serving {

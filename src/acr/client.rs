@@ -344,7 +344,7 @@ impl AcrClient {
             }
         };
         let base = endpoint.trim_end_matches('/');
-        let now = Utc::now();
+        let now = jiff::Timestamp::now();
         let nonce = uuid_like_nonce();
         let request = match (call, self.settings.signature) {
             (Call::Rpc { action, params }, SignatureVersion::V1) => {

@@ -268,6 +268,9 @@ impl EcsMetadataClient {
                 reason: e.reason,
             }
         })?;
+        // acs-wire speaks jiff; this module still computes in chrono.
+        let expiration =
+            DateTime::from_timestamp(expiration.as_second(), 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
         let now = Utc::now();
         if expiration <= now {
             return Err(CredentialsError::MetadataDocument {

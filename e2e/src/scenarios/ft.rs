@@ -104,7 +104,11 @@ async fn ft1(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.until_pulls("default", "default", PE_HZ, START_DEADLINE)
         .await?;
     let admin = ctx.clouds()?.metadata();
-    let sts_expiry = admin.state().await?.current.map(|c| c.expiration);
+    // fake-metadata speaks jiff; this scenario computes in chrono.
+    let sts_expiry =
+        admin.state().await?.current.and_then(|c| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp(c.expiration.as_second(), 0)
+        });
     let down = admin
         .add_fault(fake_metadata::FaultRule::new(
             "*",

@@ -300,7 +300,9 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.figure("rotated-to", rotated.access_key_id.clone());
     // The next ACR call after the rotation must be signed with newer credentials (fake-acr logs
     // the signing AccessKeyId); a call refused as expired means the old ones were kept too long.
-    let expiry = first.expiration;
+    // fake-metadata speaks jiff; this scenario computes in chrono.
+    let expiry = chrono::DateTime::<chrono::Utc>::from_timestamp(first.expiration.as_second(), 0)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
     let wait = (expiry - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(12);
     let rotated_at = chrono::Utc::now();
     let calls = ctx

@@ -144,6 +144,28 @@ pub fn podman_conf() -> PathBuf {
     path
 }
 
+/// The image runs as the non-root user 65532 and, one static binary on an empty base, stays
+/// under 40 MB.
+pub fn assert_non_root_and_small(engine: Engine, reference: &str) {
+    let user = engine.run(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.User}}",
+        reference,
+    ]);
+    assert_eq!(user, "65532:65532", "the image runs as a non-root user");
+    let size: u64 = engine
+        .run(&["image", "inspect", "--format", "{{.Size}}", reference])
+        .parse()
+        .expect("size");
+    eprintln!("{reference}: {:.1} MB", size as f64 / 1e6);
+    assert!(
+        size < 40_000_000,
+        "one static binary on an empty base stays small: {size} bytes"
+    );
+}
+
 /// Builds (or finds, by source hash) image `name` with images.sh; returns its reference.
 pub fn image(engine: Engine, name: &str) -> String {
     // A re-run child uses the image its parent built (sources may have changed since).
