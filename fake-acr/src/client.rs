@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::admin::{FaultRule, LogEntry, ReplacedSettings};
+use crate::admin::{LogEntry, ReplacedSettings};
+use crate::faults::FaultRule;
 use crate::settings::Settings;
 
 /// Longest wait for one readiness probe.

@@ -10,6 +10,7 @@
 //! - `tokens`: self-validating registry passwords and bearer JWTs.
 //! - `policy`: RAM policy evaluation with wildcards.
 //! - `images`: deterministic demo images (OCI and Docker schema 2).
+//! - `faults`: fake-acr's fault rules (its admin JSON shape) on fake-server-kit's fault model.
 //! - `admin`: faults, request log, clock offset, token lifetime, settings replacement; the admin
 //!   HTTP API.
 //! - `tls`: the generated test CA and serving certificate.
@@ -22,6 +23,7 @@
 pub mod admin;
 #[cfg(feature = "client")]
 mod client;
+pub mod faults;
 pub mod hosts;
 pub mod images;
 mod openapi;
@@ -40,9 +42,10 @@ use std::net::SocketAddr;
 use fake_server_kit::http1::{self, PanicBody};
 use fake_server_kit::listener;
 
-pub use admin::{Admin, FaultRule, LogEntry, ReplaceError};
+pub use admin::{Admin, LogEntry, ReplaceError};
 #[cfg(feature = "client")]
 pub use client::{RemoteAdmin, RemoteAdminError};
+pub use faults::FaultRule;
 pub use openapi::KNOWN_ACTIONS;
 pub use registry::service_of;
 pub use settings::Settings;

@@ -10,7 +10,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
 
-use crate::admin::{Admin, FaultEffect, LogEntry};
+use crate::admin::{Admin, LogEntry};
+use crate::faults::{FaultEffect, RequestFacts};
 use crate::hosts::{self, Target};
 use crate::world::World;
 
@@ -176,10 +177,14 @@ where
         instance_id,
         access_key_id,
     };
-    if let Some((latency, effect)) = app
-        .admin
-        .match_fault(&action, Some(&region), &host, &req.path)
-    {
+    let facts = RequestFacts {
+        method: &req.method,
+        path: &req.path,
+        action: &action,
+        region: Some(&region),
+        host: &host,
+    };
+    if let Some((latency, effect)) = app.admin.match_fault(&facts) {
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }

@@ -42,7 +42,7 @@ pub struct Settings {
     /// RAM policies, first match by principal wins.
     pub policies: Vec<Policy>,
     /// Faults active from start-up.
-    pub faults: Vec<crate::admin::FaultRule>,
+    pub faults: Vec<crate::faults::FaultRule>,
 }
 
 /// A region and its Personal Edition namespaces.
@@ -330,7 +330,7 @@ impl Settings {
 
     /// Checks every value and the cross-field rules: lifetimes and skew within their ranges,
     /// region ids, instance ids and names usable in host names and unique, known regions for
-    /// instances, repository names `namespace/name`, fault rules ([`crate::admin::FaultRule::validate`]).
+    /// instances, repository names `namespace/name`, fault rules ([`crate::faults::FaultRule::validate`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
         check_range(
             "token_lifetime_secs",

@@ -9,7 +9,7 @@ mod containers;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use containers::{Container, Engine, engine_or_skip, image, poll, split_ref};
+use containers::{Container, engine_or_skip, image, poll, split_ref};
 use fake_acr::testcontainers::FakeAcr;
 use testcontainers::runners::AsyncRunner as _;
 
@@ -83,15 +83,11 @@ async fn image_runs_non_root_from_scratch_and_serves_tls_under_registry_names() 
 #[tokio::test(flavor = "multi_thread")]
 async fn testcontainers_module_starts_the_image() {
     const NAME: &str = "testcontainers_module_starts_the_image";
-    let Some(engine) = engine_or_skip("fake-acr testcontainers module") else {
+    let Some(reference) =
+        containers::image_for_testcontainers(NAME, "fake-acr testcontainers module", "fake-acr")
+    else {
         return;
     };
-    let reference = image(engine, "fake-acr");
-    if !containers::docker_api_configured(engine) {
-        assert_eq!(engine, Engine::Podman);
-        containers::rerun_with_docker_api(NAME, &reference);
-        return;
-    }
     let (name, tag) = split_ref(&reference);
     let container = FakeAcr::default()
         .with_image(name, tag)

@@ -50,20 +50,9 @@ async fn an_absurd_clock_offset_is_refused_and_the_fake_keeps_serving() {
         ("-9223372036854775808", "-9223372036854775808"),
         ("1e300", "1e+300"),
     ] {
-        let (status, body) = admin(
-            &fake,
-            "PUT",
-            "/clock",
-            &format!(r#"{{"offset_seconds": {value}}}"#),
-        )
-        .await;
-        assert_eq!(status, 400, "{value}: {body}");
-        assert_eq!(body["field"], "offset_seconds", "{body}");
-        let error = body["error"].as_str().unwrap();
-        assert!(
-            error.contains(text) && error.contains("3155760000"),
-            "names the value and the range: {error}"
-        );
+        let body = format!(r#"{{"offset_seconds": {value}}}"#);
+        let answer = admin(&fake, "PUT", "/clock", &body).await;
+        fake_server_kit::testing::assert_refused(&answer, "offset_seconds", &[text, "3155760000"]);
         assert_eq!(
             fake.admin().state().clock_offset_seconds,
             0,

@@ -7,7 +7,7 @@ mod containers;
 
 use std::time::Duration;
 
-use containers::{Container, Engine, engine_or_skip, image, poll, split_ref};
+use containers::{Container, engine_or_skip, image, poll, split_ref};
 use fake_metadata::settings::DEFAULT_ROLE;
 use fake_metadata::testcontainers::FakeMetadata;
 use testcontainers::runners::AsyncRunner as _;
@@ -88,15 +88,13 @@ async fn image_runs_non_root_from_scratch_and_serves_role_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn testcontainers_module_starts_the_image() {
     const NAME: &str = "testcontainers_module_starts_the_image";
-    let Some(engine) = engine_or_skip("fake-metadata testcontainers module") else {
+    let Some(reference) = containers::image_for_testcontainers(
+        NAME,
+        "fake-metadata testcontainers module",
+        "fake-metadata",
+    ) else {
         return;
     };
-    let reference = image(engine, "fake-metadata");
-    if !containers::docker_api_configured(engine) {
-        assert_eq!(engine, Engine::Podman);
-        containers::rerun_with_docker_api(NAME, &reference);
-        return;
-    }
     let (name, tag) = split_ref(&reference);
     let container = FakeMetadata::default()
         .with_image(name, tag)

@@ -295,19 +295,23 @@ mod tests {
 
     impl Fault for Kind {
         fn latency(&self) -> Duration {
-            match self {
-                Self::Latency { millis } => Duration::from_millis(*millis),
-                _ => Duration::ZERO,
-            }
+            let Self::Latency { millis } = self else {
+                return Duration::ZERO;
+            };
+            Duration::from_millis(*millis)
         }
         fn replaces_answer(&self) -> bool {
             !matches!(self, Self::Latency { .. })
         }
         fn name(&self) -> &'static str {
-            match self {
-                Self::Latency { .. } => "latency",
-                Self::Drop => "drop",
-                Self::Missing => "missing",
+            if self.replaces_answer() {
+                if *self == Self::Drop {
+                    "drop"
+                } else {
+                    "missing"
+                }
+            } else {
+                "latency"
             }
         }
     }

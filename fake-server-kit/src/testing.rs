@@ -93,17 +93,40 @@ pub fn closed_addr() -> SocketAddr {
     listener.local_addr().expect("its address")
 }
 
-/// Checks how a `RemoteAdmin` gives up on [`closed_addr`]: `wait_ready` at its deadline with
-/// `NotReady` naming the address, a call at once with `Request` naming the path.
+/// An admin answer ([`admin_call`]) is a 400 naming `field`, and its error mentions each of
+/// `mentions` (the value, the accepted range).
+pub fn assert_refused(answer: &(u16, serde_json::Value), field: &str, mentions: &[&str]) {
+    let (status, body) = answer;
+    assert_eq!(*status, 400, "{field}: {body}");
+    assert_eq!(body["field"], field, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    for m in mentions {
+        assert!(error.contains(m), "names {m:?}: {error}");
+    }
+}
+
+/// Checks how a `RemoteAdmin` gives up on a port nobody listens on: `probe(base_url)` gives what
+/// its `wait_ready` (500 ms) and then one call returned; `wait_ready` must end at its deadline
+/// with `NotReady` naming the address, the call at once with `Request` naming `path`.
 #[cfg(feature = "client")]
-pub fn assert_gave_up(
-    closed: SocketAddr,
-    waited: Duration,
-    not_ready: &crate::admin_client::AdminError,
-    call: &crate::admin_client::AdminError,
-    path: &str,
-) {
+pub async fn assert_gives_up<F, Fut>(probe: F, path: &str)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<
+            Output = (
+                Result<(), crate::admin_client::AdminError>,
+                Result<(), crate::admin_client::AdminError>,
+            ),
+        >,
+{
     use crate::admin_client::AdminError;
+    let closed = closed_addr();
+    let started = std::time::Instant::now();
+    let (not_ready, call) = probe(format!("http://{closed}")).await;
+    let waited = started.elapsed();
+    let not_ready = not_ready.expect_err("nothing listens");
+    let call = call.expect_err("nothing listens");
+    let (not_ready, call) = (&not_ready, &call);
     assert!(waited < Duration::from_secs(5), "gave up after {waited:?}");
     assert!(
         matches!(not_ready, AdminError::NotReady { .. }),
@@ -114,5 +137,6 @@ pub fn assert_gave_up(
         "{not_ready}"
     );
     assert!(matches!(call, AdminError::Request { .. }), "{call}");
-    assert!(call.to_string().contains(path), "{call}");
+    let url = format!("http://{closed}{path}");
+    assert!(call.to_string().contains(&url), "names {url}: {call}");
 }

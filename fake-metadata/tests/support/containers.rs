@@ -166,6 +166,19 @@ pub fn assert_non_root_and_small(engine: Engine, reference: &str) {
     );
 }
 
+/// The image `name` for test `test` to start through testcontainers; none when there is no
+/// engine (skipped) or the test was re-run in a child with podman's Docker API.
+pub fn image_for_testcontainers(test: &str, what: &str, name: &str) -> Option<String> {
+    let engine = engine_or_skip(what)?;
+    let reference = image(engine, name);
+    if !docker_api_configured(engine) {
+        assert_eq!(engine, Engine::Podman);
+        rerun_with_docker_api(test, &reference);
+        return None;
+    }
+    Some(reference)
+}
+
 /// Builds (or finds, by source hash) image `name` with images.sh; returns its reference.
 pub fn image(engine: Engine, name: &str) -> String {
     // A re-run child uses the image its parent built (sources may have changed since).
