@@ -56,21 +56,13 @@ pub enum EndpointsError {
     },
 }
 
-/// The fake-acr image with its settings; `Default` serves the documented default world.
-#[derive(Clone, Debug)]
-pub struct FakeAcr {
-    image: FakeImage,
-}
-
-fake_server_kit::fake_image!(FakeAcr);
-
-impl Default for FakeAcr {
-    fn default() -> Self {
-        Self {
-            image: FakeImage::new(IMAGE_NAME, [HTTPS_PORT, ADMIN_PORT], READY_LINE),
-        }
-    }
-}
+fake_server_kit::fake_image!(
+    /// The fake-acr image with its settings; `Default` serves the documented default world.
+    FakeAcr,
+    IMAGE_NAME,
+    [HTTPS_PORT, ADMIN_PORT],
+    READY_LINE
+);
 
 /// Where a started fake-acr answers, as seen from the test process, and the CA to trust.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ mod containers;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use containers::{Container, engine_or_skip, image, poll, split_ref};
+use containers::{Container, poll, split_ref};
 use fake_acr::testcontainers::FakeAcr;
 use testcontainers::runners::AsyncRunner as _;
 
@@ -60,11 +60,10 @@ async fn assert_registry_challenge(addr: SocketAddr, ca_pem: &str) {
 
 #[tokio::test]
 async fn image_runs_non_root_from_scratch_and_serves_tls_under_registry_names() {
-    let Some(engine) = engine_or_skip("fake-acr image") else {
+    let Some((engine, reference)) = containers::checked_image_or_skip("fake-acr image", "fake-acr")
+    else {
         return;
     };
-    let reference = image(engine, "fake-acr");
-    containers::assert_non_root_and_small(engine, &reference);
 
     let container = Container::start(
         engine,

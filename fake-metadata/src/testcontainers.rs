@@ -35,21 +35,13 @@ pub const ADMIN_PORT: ContainerPort = ContainerPort::Tcp(8081);
 /// The line the binary prints on stdout once both listeners are bound.
 const READY_LINE: &str = "fake-metadata ready";
 
-/// The fake-metadata image with its settings; `Default` serves the binary's defaults.
-#[derive(Clone, Debug)]
-pub struct FakeMetadata {
-    image: FakeImage,
-}
-
-fake_server_kit::fake_image!(FakeMetadata);
-
-impl Default for FakeMetadata {
-    fn default() -> Self {
-        Self {
-            image: FakeImage::new(IMAGE_NAME, [METADATA_PORT, ADMIN_PORT], READY_LINE),
-        }
-    }
-}
+fake_server_kit::fake_image!(
+    /// The fake-metadata image with its settings; `Default` serves the binary's defaults.
+    FakeMetadata,
+    IMAGE_NAME,
+    [METADATA_PORT, ADMIN_PORT],
+    READY_LINE
+);
 
 /// Where a started fake-metadata answers, as seen from the test process.
 #[derive(Clone, Debug, PartialEq, Eq)]

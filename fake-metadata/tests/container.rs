@@ -7,7 +7,7 @@ mod containers;
 
 use std::time::Duration;
 
-use containers::{Container, engine_or_skip, image, poll, split_ref};
+use containers::{Container, poll, split_ref};
 use fake_metadata::settings::DEFAULT_ROLE;
 use fake_metadata::testcontainers::FakeMetadata;
 use testcontainers::runners::AsyncRunner as _;
@@ -52,11 +52,11 @@ async fn assert_serves_role_credentials(base: &str) {
 
 #[tokio::test]
 async fn image_runs_non_root_from_scratch_and_serves_role_credentials() {
-    let Some(engine) = engine_or_skip("fake-metadata image") else {
+    let Some((engine, reference)) =
+        containers::checked_image_or_skip("fake-metadata image", "fake-metadata")
+    else {
         return;
     };
-    let reference = image(engine, "fake-metadata");
-    containers::assert_non_root_and_small(engine, &reference);
 
     let container = Container::start(
         engine,

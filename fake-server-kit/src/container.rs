@@ -167,12 +167,27 @@ impl fmt::Debug for FakeImage {
     }
 }
 
-/// Implements `testcontainers::Image` (and `AsRef`/`AsMut<FakeImage>`) for a fake's image type,
-/// a struct whose field `image` is its [`FakeImage`], with the methods every fake's image has:
-/// `with_image`, `on_loopback` and the private `set`.
+/// Declares a fake's image type (`$ty`, doc `$doc`): a struct holding a [`FakeImage`] of image
+/// `$name` with the two listener ports `$ports` and ready line `$ready` as its `Default`; it
+/// implements `testcontainers::Image` (and `AsRef`/`AsMut<FakeImage>`) and has the methods every
+/// fake's image has: `with_image`, `on_loopback` and the private `set`.
 #[macro_export]
 macro_rules! fake_image {
-    ($ty:ident) => {
+    ($(#[doc = $doc:expr])* $ty:ident, $name:expr, $ports:expr, $ready:expr) => {
+        $(#[doc = $doc])*
+        #[derive(Clone, Debug)]
+        pub struct $ty {
+            image: $crate::container::FakeImage,
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                Self {
+                    image: $crate::container::FakeImage::new($name, $ports, $ready),
+                }
+            }
+        }
+
         impl $ty {
             /// Uses another image, e.g. a `:src-<hash>` tag or a build pushed elsewhere.
             pub fn with_image(self, name: impl Into<String>, tag: impl Into<String>) -> Self {

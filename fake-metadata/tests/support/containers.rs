@@ -144,6 +144,15 @@ pub fn podman_conf() -> PathBuf {
     path
 }
 
+/// The engine and image `name` (built by images.sh), checked non-root and small
+/// ([`assert_non_root_and_small`]); none when there is no engine (skipped).
+pub fn checked_image_or_skip(what: &str, name: &str) -> Option<(Engine, String)> {
+    let engine = engine_or_skip(what)?;
+    let reference = image(engine, name);
+    assert_non_root_and_small(engine, &reference);
+    Some((engine, reference))
+}
+
 /// The image runs as the non-root user 65532 and, one static binary on an empty base, stays
 /// under 40 MB.
 pub fn assert_non_root_and_small(engine: Engine, reference: &str) {
