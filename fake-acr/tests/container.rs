@@ -33,8 +33,7 @@ async fn assert_registry_challenge(addr: SocketAddr, ca_pem: &str) {
     );
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("the test CA parses");
     let client = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
+        .tls_certs_only([ca])
         .resolve(REGISTRY, addr)
         .build()
         .expect("client");

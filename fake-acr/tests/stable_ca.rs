@@ -37,8 +37,7 @@ fn write_ca(dir: &Path, name: &str) -> (PathBuf, PathBuf, String) {
 /// fake-acr answers its 401 challenge.
 async fn assert_served_under(ca_pem: &str, addr: SocketAddr) {
     let client = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
         .resolve(REGISTRY, addr)
         .no_proxy()
         .build()

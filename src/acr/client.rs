@@ -162,9 +162,7 @@ impl AcrClient {
             if certificates.is_empty() {
                 return Err(ca_error("no PEM certificate in the file".into()));
             }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
+            builder = builder.tls_certs_merge(certificates);
         }
         for (host, address) in &settings.resolve {
             builder = builder.resolve(host, *address);

@@ -19,7 +19,7 @@ pub struct World {
 pub async fn start(settings: Settings) -> World {
     let fake = FakeAcr::start(settings).await.expect("fake-acr starts");
     let mut b = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).unwrap())
+        .tls_certs_merge([reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).unwrap()])
         .no_proxy();
     for h in fake.hosts() {
         b = b.resolve(&h, fake.addr());
