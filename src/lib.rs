@@ -16,7 +16,8 @@
 
 pub mod cli;
 pub mod config;
-pub mod duration;
+/// Go duration text: the workspace's one parser, under the name the refresher's modules use.
+pub use go_duration as duration;
 pub mod image_ref;
 pub mod keyring;
 pub mod registry_domain;

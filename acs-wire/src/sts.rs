@@ -14,8 +14,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, TimeZone as _, Utc};
 use hmac::{Hmac, Mac as _};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -62,9 +63,9 @@ pub struct StsCredentials {
     /// SecurityToken (secret).
     pub security_token: String,
     /// When the credentials stop being valid.
-    pub expiration: DateTime<Utc>,
+    pub expiration: Timestamp,
     /// When the credentials were issued.
-    pub last_updated: DateTime<Utc>,
+    pub last_updated: Timestamp,
 }
 
 impl std::fmt::Debug for StsCredentials {
@@ -138,15 +139,13 @@ fn access_key_secret_for(account_secret: &str, payload: &str) -> String {
     base62_digits(&tag, ACCESS_KEY_SECRET_CHARS)
 }
 
-fn unix_to_utc(seconds: i64) -> DateTime<Utc> {
+fn unix_to_utc(seconds: i64) -> Timestamp {
     // Out-of-range times only come from absurd claims; clamp instead of panicking.
-    Utc.timestamp_opt(seconds, 0)
-        .single()
-        .unwrap_or(if seconds < 0 {
-            DateTime::<Utc>::MIN_UTC
-        } else {
-            DateTime::<Utc>::MAX_UTC
-        })
+    Timestamp::from_second(seconds).unwrap_or(if seconds < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 /// Issues the credentials for `claims`, signed with `account_secret`.
@@ -247,14 +246,15 @@ impl std::fmt::Debug for EcsRamRoleCredentials {
 }
 
 /// Formats a time as the ECS document does: `2021-09-28T14:00:11Z`.
-pub fn format_ecs_time(time: DateTime<Utc>) -> String {
-    time.format(ECS_TIME_FORMAT).to_string()
+pub fn format_ecs_time(time: Timestamp) -> String {
+    time.strftime(ECS_TIME_FORMAT).to_string()
 }
 
 /// Parses an ECS document time (`2021-09-28T14:00:11Z`).
-pub fn parse_ecs_time(text: &str) -> Result<DateTime<Utc>, EcsDocumentError> {
-    chrono::NaiveDateTime::parse_from_str(text, ECS_TIME_FORMAT)
-        .map(|naive| naive.and_utc())
+pub fn parse_ecs_time(text: &str) -> Result<Timestamp, EcsDocumentError> {
+    jiff::civil::DateTime::strptime(ECS_TIME_FORMAT, text)
+        .and_then(|civil| civil.to_zoned(TimeZone::UTC))
+        .map(|zoned| zoned.timestamp())
         .map_err(|e| EcsDocumentError {
             reason: format!("time {text:?} is not YYYY-MM-DDTHH:MM:SSZ: {e}"),
         })

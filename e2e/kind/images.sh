@@ -42,16 +42,32 @@ package_of() { echo "$1"; }
 containerfile_of() {
   case "$1" in
     acr-refresher) echo "$root/Containerfile" ;;
-    fake-metadata|fake-acr) echo "$root/$1/Containerfile" ;;
+    fake-metadata|fake-acr) echo "$root/fake-server-kit/Containerfile" ;;
     *) die "unknown image '$1' (known: ${all_images[*]})" ;;
   esac
 }
+# The fakes share one parameterised Containerfile: which fake, its variables' prefix, its ports.
+build_args_of() {
+  case "$1" in
+    acr-refresher) ;;
+    fake-metadata) echo "FAKE=fake-metadata PREFIX=FAKE_METADATA PORT=8080 ADMIN_PORT=8081" ;;
+    fake-acr) echo "FAKE=fake-acr PREFIX=FAKE_ACR PORT=8443 ADMIN_PORT=8444" ;;
+  esac
+}
+description_of() {
+  case "$1" in
+    fake-metadata) echo "A faithful fake of the Alibaba Cloud ECS instance metadata server" ;;
+    fake-acr) echo "A faithful fake of Alibaba Cloud Container Registry" ;;
+  esac
+}
 inputs_of() {
+  local shared="Cargo.toml Cargo.lock acs-wire/Cargo.toml acs-wire/src go-duration/Cargo.toml go-duration/src"
+  local kit="fake-server-kit/Cargo.toml fake-server-kit/src"
   case "$1" in
     # What the binary is built from (not tests, examples or docs); over-approximating is safe.
-    acr-refresher) echo "Cargo.toml Cargo.lock src acs-wire/Cargo.toml acs-wire/src" ;;
-    fake-metadata) echo "Cargo.toml Cargo.lock fake-metadata/Cargo.toml fake-metadata/src acs-wire/Cargo.toml acs-wire/src" ;;
-    fake-acr) echo "Cargo.toml Cargo.lock fake-acr/Cargo.toml fake-acr/src acs-wire/Cargo.toml acs-wire/src" ;;
+    acr-refresher) echo "$shared src" ;;
+    fake-metadata) echo "$shared $kit fake-metadata/Cargo.toml fake-metadata/src" ;;
+    fake-acr) echo "$shared $kit fake-acr/Cargo.toml fake-acr/src" ;;
   esac
 }
 for n in "${names[@]}"; do containerfile_of "$n" >/dev/null; done
@@ -142,12 +158,15 @@ if [ ${#todo[@]} -gt 0 ]; then
     cp "$bin" "$ctx/$n"
     ref="localhost/acr-refresher/$n:src-${hash_of[$n]}"
     say "$engine build $ref ($(du -h "$ctx/$n" | cut -f1) binary)"
+    args=()
+    for a in $(build_args_of "$n"); do args+=(--build-arg "$a"); done
+    [ ${#args[@]} -eq 0 ] || args+=(--build-arg "DESCRIPTION=$(description_of "$n")")
     if [ "$engine" = podman ]; then
       # --timestamp 0: the same binary gives the same image id.
-      podman build --quiet --timestamp 0 -f "$(containerfile_of "$n")" \
+      podman build --quiet --timestamp 0 -f "$(containerfile_of "$n")" "${args[@]}" \
         -t "$ref" -t "localhost/acr-refresher/$n:dev" "$ctx" >&2
     else
-      SOURCE_DATE_EPOCH=0 docker build --quiet -f "$(containerfile_of "$n")" \
+      SOURCE_DATE_EPOCH=0 docker build --quiet -f "$(containerfile_of "$n")" "${args[@]}" \
         -t "$ref" -t "localhost/acr-refresher/$n:dev" "$ctx" >&2
     fi
     touch "$cache/images/$engine-$n-${hash_of[$n]}"

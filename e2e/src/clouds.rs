@@ -108,10 +108,6 @@ impl FakesSource {
     }
 }
 
-/// A time a fake reports (fake-metadata's STS expiry), given as epoch milliseconds.
-pub fn from_fake(epoch_millis: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_millisecond(epoch_millis).unwrap_or_default()
-}
 
 /// One `GetAuthorizationToken` call (either edition) as fake-acr logged it.
 #[derive(Debug, Clone, PartialEq, Eq)]

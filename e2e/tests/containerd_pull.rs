@@ -145,7 +145,7 @@ struct RegistryLogin {
 impl RegistryLogin {
     /// A password of `scope` for `principal`, valid for an hour of fake-acr's clock.
     fn mint(lab: &Lab, scope: TokenScope, principal: &str) -> Self {
-        let expires_ms = lab.acr.admin().now().timestamp_millis() + 3_600_000;
+        let expires_ms = lab.acr.admin().now().as_millisecond() + 3_600_000;
         let password = TokenKeys::new(&lab.account_secret).issue_password(&PasswordClaims {
             scope,
             time: expires_ms.to_string(),

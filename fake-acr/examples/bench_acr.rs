@@ -21,8 +21,8 @@ async fn main() {
         .await
         .expect("fake-acr starts");
     let mut b = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).expect("CA PEM"),
+        .tls_certs_merge(
+            [reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).expect("CA PEM")],
         )
         .no_proxy();
     for h in fake.hosts() {

@@ -11,109 +11,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post, put};
-use chrono::{DateTime, Utc};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::faults::{FaultEffect, FaultRule, Faults, RequestFacts};
 use crate::hosts;
 use crate::settings::{
-    BoundAddrs, InvalidValue, LiveFieldConflict, MAX_CLOCK_OFFSET_SECS, MAX_LATENCY_MS,
-    MAX_LIFETIME_SECS, Settings, SettingsError, check_range,
+    BoundAddrs, InvalidValue, LiveFieldConflict, MAX_CLOCK_OFFSET_SECS, MAX_LIFETIME_SECS,
+    Settings, SettingsError, check_range,
 };
 use crate::world::World;
-
-/// A fault: when a request matches every given selector, apply the effect (after
-/// `latency_ms`; the first of `drop`, `throttle`, `malformed`, `status` that is set).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FaultRule {
-    /// Action name (`GetAuthorizationToken`, `ListInstance`, `Registry.GetManifest`, `Registry.Token`, …).
-    pub action: Option<String>,
-    /// Region id.
-    pub region: Option<String>,
-    /// Host name (without port).
-    pub host: Option<String>,
-    /// Path prefix.
-    pub path: Option<String>,
-    /// Delay before answering, milliseconds.
-    pub latency_ms: u64,
-    /// Answer with this HTTP status …
-    pub status: Option<u16>,
-    /// … and this error code (POP code for the OpenAPI, registry code for /v2).
-    pub code: Option<String>,
-    /// Close the connection without answering.
-    pub drop: bool,
-    /// Answer `Throttling.User` (OpenAPI, 400) or `TOOMANYREQUESTS` (registry, 429).
-    pub throttle: bool,
-    /// With `throttle` on the OpenAPI: the retry hint in the answer's `x-ratelimit-user-api`
-    /// header (`TimeLeft`, milliseconds), as Alibaba's gateway sends it.
-    pub time_left_ms: Option<u64>,
-    /// Answer HTTP 200 with a body that is not valid JSON (a truncated object), to judge a
-    /// client's parse-error handling.
-    pub malformed: bool,
-    /// Apply to this many matching requests only, then retire.
-    pub count: Option<u32>,
-    /// Apply with this probability (0..=1) per matching request.
-    pub probability: Option<f64>,
-}
-
-impl FaultRule {
-    /// Checks the rule's values: `latency_ms` ≤ [`MAX_LATENCY_MS`], `status` 100..=599,
-    /// `count` ≥ 1, `probability` within 0.0..=1.0, `code` only with `status`. `field` prefixes
-    /// the names in errors (`faults[0]`, or `fault` for `POST /faults`).
-    pub fn validate(&self, field: &str) -> Result<(), InvalidValue> {
-        check_range(
-            &format!("{field}.latency_ms"),
-            self.latency_ms,
-            0,
-            MAX_LATENCY_MS,
-        )?;
-        if let Some(status) = self.status {
-            check_range(&format!("{field}.status"), status, 100, 599)?;
-        }
-        if let Some(count) = self.count {
-            check_range(&format!("{field}.count"), count, 1, u32::MAX)?;
-        }
-        if let Some(p) = self.probability
-            && !(0.0..=1.0).contains(&p)
-        {
-            // NaN fails the range check too; JSON cannot carry it, the in-process API can.
-            return Err(InvalidValue::new(
-                format!("{field}.probability"),
-                p,
-                "0.0..=1.0",
-            ));
-        }
-        if let (Some(code), None) = (&self.code, self.status) {
-            return Err(InvalidValue::new(
-                format!("{field}.code"),
-                code,
-                "a code only together with a status",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// What a fault asks the server to do after its latency.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FaultEffect {
-    /// Close the connection.
-    Drop,
-    /// Throttle (with the `TimeLeft` hint, milliseconds, if any).
-    Throttle {
-        /// The hint.
-        time_left_ms: Option<u64>,
-    },
-    /// HTTP 200 with a truncated JSON body.
-    Malformed,
-    /// Answer `status` with `code`.
-    Error {
-        /// HTTP status.
-        status: u16,
-        /// Error code.
-        code: String,
-    },
-}
 
 /// One request as the log records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +61,7 @@ pub(crate) struct Fixed {
 struct Shared {
     /// The served world, swapped whole by [`Admin::replace_settings`].
     world: RwLock<Arc<World>>,
-    faults: Mutex<Vec<FaultRule>>,
+    faults: Mutex<Faults>,
     log: Mutex<Vec<LogEntry>>,
     /// Seen nonces with their expiry, and when expired ones were last pruned (Unix s).
     nonces: Mutex<(HashMap<String, i64>, i64)>,
@@ -210,7 +117,7 @@ impl Admin {
         let world = World::new(settings, fixed.bound.listen.port(), 0);
         Self {
             shared: Arc::new(Shared {
-                faults: Mutex::new(world.settings.faults.clone()),
+                faults: Mutex::new(Faults::new(&world.settings.faults)),
                 log: Mutex::new(Vec::new()),
                 nonces: Mutex::new((HashMap::new(), 0)),
                 clock_offset_secs: AtomicI64::new(0),
@@ -272,7 +179,7 @@ impl Admin {
         // The log lock first (as `record` takes it): no entry of the old world lands after
         // the swap.
         let mut log = lock(&self.shared.log);
-        *lock(&self.shared.faults) = world.settings.faults.clone();
+        *lock(&self.shared.faults) = Faults::new(&world.settings.faults);
         lock(&self.shared.nonces).0.clear();
         self.shared.clock_offset_secs.store(0, Ordering::SeqCst);
         self.shared
@@ -285,10 +192,9 @@ impl Admin {
 
     /// Server time: wall clock plus the offset (checked arithmetic: the offset is bounded when
     /// set, and an impossible sum stays at the wall clock rather than panicking).
-    pub fn now(&self) -> DateTime<Utc> {
-        let wall = Utc::now();
-        chrono::TimeDelta::try_seconds(self.clock_offset_secs())
-            .and_then(|d| wall.checked_add_signed(d))
+    pub fn now(&self) -> Timestamp {
+        let wall = Timestamp::now();
+        wall.checked_add(jiff::SignedDuration::from_secs(self.clock_offset_secs()))
             .unwrap_or(wall)
     }
 
@@ -347,7 +253,7 @@ impl Admin {
     /// Adds a fault rule after [`FaultRule::validate`]; a refused rule is not added.
     pub fn try_add_fault(&self, rule: FaultRule) -> Result<(), InvalidValue> {
         rule.validate("fault")?;
-        lock(&self.shared.faults).push(rule);
+        lock(&self.shared.faults).add(rule);
         Ok(())
     }
 
@@ -364,12 +270,12 @@ impl Admin {
 
     /// Active fault rules.
     pub fn faults(&self) -> Vec<FaultRule> {
-        lock(&self.shared.faults).clone()
+        lock(&self.shared.faults).remaining()
     }
 
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
-        lock(&self.shared.faults).clear();
+        *lock(&self.shared.faults) = Faults::default();
     }
 
     /// Every logged request, oldest first.
@@ -394,7 +300,7 @@ impl Admin {
     /// log and nonces.
     pub fn reset(&self) {
         let world = self.world();
-        *lock(&self.shared.faults) = world.settings.faults.clone();
+        *lock(&self.shared.faults) = Faults::new(&world.settings.faults);
         self.clear_log();
         lock(&self.shared.nonces).0.clear();
         self.set_clock_offset_secs(0);
@@ -410,7 +316,7 @@ impl Admin {
     }
     /// Remembers `key` until `expires_at` (Unix s); false if it was already there (replay).
     pub(crate) fn remember_nonce(&self, key: String, expires_at: i64) -> bool {
-        let now = self.now().timestamp();
+        let now = self.now().as_second();
         let mut guard = lock(&self.shared.nonces);
         let (nonces, last_prune) = &mut *guard;
         // Pruning scans the whole map: at most once per second, or it turns quadratic under load.
@@ -427,46 +333,15 @@ impl Admin {
         }
     }
 
-    /// The first matching fault: its latency and effect (if any). Consumes one `count`.
+    /// The faults for one request (fake-server-kit's plan: latencies add up, the first effect
+    /// wins): the latency in milliseconds and the effect, if any rule fired. Counts the rules
+    /// that fired.
     pub(crate) fn match_fault(
         &self,
-        action: &str,
-        region: Option<&str>,
-        host: &str,
-        path: &str,
+        request: &RequestFacts<'_>,
     ) -> Option<(u64, Option<FaultEffect>)> {
-        let mut faults = lock(&self.shared.faults);
-        let idx = faults.iter().position(|f| {
-            f.action.as_deref().is_none_or(|a| a == action)
-                && f.region.as_deref().is_none_or(|r| Some(r) == region)
-                && f.host
-                    .as_deref()
-                    .is_none_or(|h| h.eq_ignore_ascii_case(host))
-                && f.path.as_deref().is_none_or(|p| path.starts_with(p))
-                && f.probability.is_none_or(|p| rand::random::<f64>() < p)
-        })?;
-        let rule = faults[idx].clone();
-        if let Some(n) = faults[idx].count.as_mut() {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                faults.remove(idx);
-            }
-        }
-        let effect = if rule.drop {
-            Some(FaultEffect::Drop)
-        } else if rule.throttle {
-            Some(FaultEffect::Throttle {
-                time_left_ms: rule.time_left_ms,
-            })
-        } else if rule.malformed {
-            Some(FaultEffect::Malformed)
-        } else {
-            rule.status.map(|status| FaultEffect::Error {
-                status,
-                code: rule.code.clone().unwrap_or_else(|| "InternalError".into()),
-            })
-        };
-        Some((rule.latency_ms, effect))
+        let now = self.now();
+        lock(&self.shared.faults).plan(request, now)
     }
 
     /// The test CA certificate (PEM); empty in plain-HTTP mode.
@@ -761,30 +636,6 @@ mod tests {
     }
 
     #[test]
-    fn faults_match_selectors_and_retire_after_count() {
-        let a = test_admin();
-        a.add_fault(FaultRule {
-            action: Some("ListInstance".into()),
-            status: Some(503),
-            code: Some("ServiceUnavailable".into()),
-            count: Some(1),
-            ..Default::default()
-        });
-        assert_eq!(a.match_fault("GetAuthorizationToken", None, "h", "/"), None);
-        assert_eq!(
-            a.match_fault("ListInstance", None, "h", "/"),
-            Some((
-                0,
-                Some(FaultEffect::Error {
-                    status: 503,
-                    code: "ServiceUnavailable".into()
-                })
-            ))
-        );
-        assert_eq!(a.match_fault("ListInstance", None, "h", "/"), None);
-    }
-
-    #[test]
     fn log_entries_without_the_newer_fields_still_parse() {
         let old = r#"{"time":"t","host":"h","region":null,"action":"a","principal":null,"result":"Success","status":200}"#;
         let e: LogEntry = serde_json::from_str(old).unwrap();
@@ -794,7 +645,7 @@ mod tests {
     #[test]
     fn nonces_are_single_use_and_reset_clears_state() {
         let a = test_admin();
-        let exp = a.now().timestamp() + 100;
+        let exp = a.now().as_second() + 100;
         assert!(a.remember_nonce("ak/n".into(), exp));
         assert!(!a.remember_nonce("ak/n".into(), exp));
         a.set_clock_offset_secs(30);
@@ -808,7 +659,7 @@ mod tests {
     #[test]
     fn replacement_swaps_the_world_and_starts_afresh() {
         let a = test_admin();
-        let exp = a.now().timestamp() + 100;
+        let exp = a.now().as_second() + 100;
         assert!(a.remember_nonce("ak/n".into(), exp));
         a.set_clock_offset_secs(30);
         a.add_fault(FaultRule::default());

@@ -10,21 +10,21 @@
 //! - `tokens`: self-validating registry passwords and bearer JWTs.
 //! - `policy`: RAM policy evaluation with wildcards.
 //! - `images`: deterministic demo images (OCI and Docker schema 2).
+//! - `faults`: fake-acr's fault rules (its admin JSON shape) on fake-server-kit's fault model.
 //! - `admin`: faults, request log, clock offset, token lifetime, settings replacement; the admin
 //!   HTTP API.
 //! - `tls`: the generated test CA and serving certificate.
 //! - `client` (feature `client`): [`RemoteAdmin`], the admin HTTP API of a fake-acr elsewhere.
 //! - `testcontainers` (feature `testcontainers`): the container image as a `testcontainers::Image`.
 //! - `world` (private): the served world derived from the settings, swapped whole on replacement.
-//! - `server` (private): the listener and Host dispatch.
-//! - `http1` (private): serving one connection: 500 for a panicking handler, 431 for an oversized
-//!   head, drained before closing.
+//! - `server` (private): Host dispatch, faults and the request log around every request; the
+//!   listeners are fake-server-kit's.
 
 pub mod admin;
 #[cfg(feature = "client")]
 mod client;
+pub mod faults;
 pub mod hosts;
-mod http1;
 pub mod images;
 mod openapi;
 pub mod policy;
@@ -39,9 +39,13 @@ mod world;
 
 use std::net::SocketAddr;
 
-pub use admin::{Admin, FaultRule, LogEntry, ReplaceError};
+use fake_server_kit::http1::{self, PanicBody};
+use fake_server_kit::listener;
+
+pub use admin::{Admin, LogEntry, ReplaceError};
 #[cfg(feature = "client")]
 pub use client::{RemoteAdmin, RemoteAdminError};
+pub use faults::FaultRule;
 pub use openapi::KNOWN_ACTIONS;
 pub use registry::service_of;
 pub use settings::Settings;
@@ -53,13 +57,8 @@ pub enum Error {
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
     /// A listener could not be bound.
-    #[error("fake-acr: cannot listen on {addr}: {source}")]
-    Bind {
-        /// Address asked for.
-        addr: SocketAddr,
-        /// I/O error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] fake_server_kit::BindError),
     /// TLS material could not be generated.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -74,35 +73,17 @@ pub struct Running {
     admin_addr: SocketAddr,
     admin: Admin,
     scheme: &'static str,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The accept loops; dropping them stops serving.
+    _serving: fake_server_kit::Serving,
 }
 
 impl FakeAcr {
     /// Binds the main and admin listeners and starts serving on the current Tokio runtime.
     pub async fn start(settings: Settings) -> Result<Running, Error> {
         settings.validate()?;
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: settings.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind {
-            addr: settings.listen,
-            source,
-        })?;
-        let admin_listen = settings.admin_listen;
-        let admin_listener =
-            tokio::net::TcpListener::bind(admin_listen)
-                .await
-                .map_err(|source| Error::Bind {
-                    addr: admin_listen,
-                    source,
-                })?;
-        let admin_addr = admin_listener.local_addr().map_err(|source| Error::Bind {
-            addr: admin_listen,
-            source,
-        })?;
+        let (listener, addr) = listener::bind(server::FAKE, "main", settings.listen).await?;
+        let (admin_listener, admin_addr) =
+            listener::bind(server::FAKE, "admin", settings.admin_listen).await?;
         let host_names: Vec<String> = hosts::all(&settings).into_iter().map(|(h, _)| h).collect();
         let (ca_pem, cert_names, acceptor) = if settings.plain_http {
             (String::new(), None, None)
@@ -130,15 +111,20 @@ impl FakeAcr {
                 },
             },
         );
-        let main_task = tokio::spawn(server::serve(listener, admin.clone(), acceptor));
+        let mut serving = fake_server_kit::Serving::default();
+        let main = server::MainService {
+            admin: admin.clone(),
+        };
+        serving.spawn(server::FAKE, listener, acceptor, move || main.clone());
         let router = admin::router(admin.clone());
-        let admin_task = tokio::spawn(http1::serve_router(admin_listener, router));
+        let admin_service = http1::router_service(server::FAKE, PanicBody::AlibabaJson, router);
+        serving.spawn(server::FAKE, admin_listener, None, admin_service);
         Ok(Running {
             addr,
             admin_addr,
             admin,
             scheme,
-            tasks: vec![main_task, admin_task],
+            _serving: serving,
         })
     }
 }
@@ -202,13 +188,5 @@ impl Running {
     /// Serves `settings` from now on as if freshly started with them ([`Admin::replace_settings`]).
     pub fn replace_settings(&self, settings: Settings) -> Result<(), ReplaceError> {
         self.admin.replace_settings(settings)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
     }
 }

@@ -1,4 +1,5 @@
-//! fake-acr binary: flags > environment > config file > defaults.
+//! fake-acr binary. Settings precedence (fake-server-kit's, as fake-metadata's): flag >
+//! environment variable (`FAKE_ACR_*`) > config file (`--config`, YAML or JSON) > default.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use fake_acr::{FakeAcr, Settings};
+use fake_server_kit::settings_file::overlay;
 
 /// A faithful fake of Alibaba Cloud Container Registry (OpenAPI, token service, Registry v2).
 #[derive(Parser)]
@@ -57,18 +59,10 @@ async fn main() -> ExitCode {
         },
         None => Settings::default(),
     };
-    if let Some(v) = cli.listen {
-        settings.listen = v;
-    }
-    if let Some(v) = cli.admin_listen {
-        settings.admin_listen = v;
-    }
-    if let Some(v) = cli.account_secret {
-        settings.account_secret = v;
-    }
-    if let Some(v) = cli.token_lifetime {
-        settings.token_lifetime_secs = v;
-    }
+    overlay(&mut settings.listen, cli.listen);
+    overlay(&mut settings.admin_listen, cli.admin_listen);
+    overlay(&mut settings.account_secret, cli.account_secret);
+    overlay(&mut settings.token_lifetime_secs, cli.token_lifetime);
     if cli.plain_http {
         settings.plain_http = true;
     }
@@ -96,18 +90,9 @@ async fn main() -> ExitCode {
         running.addr(),
         running.admin_url()
     );
-    // SIGTERM as well as ctrl-c: as PID 1 in a container nothing else would stop us promptly.
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("fake-acr: cannot watch SIGTERM: {e}");
-                return ExitCode::from(1);
-            }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+    if let Err(e) = fake_server_kit::listener::stop_signal().await {
+        eprintln!("fake-acr: cannot watch SIGTERM: {e}");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

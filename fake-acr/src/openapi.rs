@@ -207,14 +207,14 @@ fn authenticate(
                 ),
             })?;
             *principal = Some(format!("role/{}", claims.role));
-            if claims.expires_at <= now.timestamp() {
+            if claims.expires_at <= now.as_second() {
                 return Err(fail(
                     400,
                     "InvalidSecurityToken.Expired",
                     format!(
                         "The specified SecurityToken expired at {} (server time {}).",
                         claims.expires_at,
-                        now.timestamp()
+                        now.as_second()
                     ),
                 ));
             }
@@ -247,7 +247,7 @@ fn authenticate(
     let ts = signed
         .timestamp_utc()
         .map_err(|e| fail(400, &e.code(), e.to_string()))?;
-    let skew = (now - ts).num_seconds().abs();
+    let skew = (now.as_second() - ts.as_second()).abs();
     if skew > app.world.settings.max_clock_skew_secs {
         return Err(fail(
             400,
@@ -255,7 +255,7 @@ fn authenticate(
             format!(
                 "Specified time stamp or date value is expired: {} is {skew} s from server time {}.",
                 signed.timestamp,
-                now.format(acs_wire::sign::ISO8601_FORMAT)
+                now.strftime(acs_wire::sign::ISO8601_FORMAT)
             ),
         ));
     }
@@ -263,7 +263,7 @@ fn authenticate(
         let key = format!("{}/{nonce}", signed.access_key_id);
         if !app.admin.remember_nonce(
             key,
-            ts.timestamp() + 2 * app.world.settings.max_clock_skew_secs,
+            ts.as_second() + 2 * app.world.settings.max_clock_skew_secs,
         ) {
             return Err(fail(
                 400,
@@ -320,7 +320,7 @@ fn dispatch(
     };
     match action {
         "GetAuthorizationToken" if is_personal(req) => {
-            let exp = expiry_ms(now.timestamp_millis());
+            let exp = expiry_ms(now.as_millisecond());
             let password = app.world.keys.issue_password(&PasswordClaims {
                 scope: TokenScope::Personal {
                     region: region.to_owned(),
@@ -345,7 +345,7 @@ fn dispatch(
                     )
                 })?;
             let instance = instance_in_region(id)?;
-            let exp = expiry_ms(now.timestamp_millis());
+            let exp = expiry_ms(now.as_millisecond());
             let password = app.world.keys.issue_password(&PasswordClaims {
                 scope: TokenScope::Instance {
                     instance_id: instance.id.clone(),

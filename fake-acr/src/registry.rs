@@ -206,7 +206,7 @@ fn check_password(
     let claims = app
         .world
         .keys
-        .validate_password(password, app.admin.now().timestamp_millis())
+        .validate_password(password, app.admin.now().as_millisecond())
         .map_err(|e| e.to_string())?;
     let ok = match (&claims.scope, target) {
         (TokenScope::Personal { region }, Target::PersonalRegistry { region: r }) => region == r,
@@ -237,7 +237,7 @@ fn caller(app: &App, req: &Req, target: &Target) -> Result<Caller, String> {
         let claims = app
             .world
             .keys
-            .validate_bearer(token.trim(), app.admin.now().timestamp())
+            .validate_bearer(token.trim(), app.admin.now().as_second())
             .map_err(|e| e.to_string())?;
         if claims.aud != service_of(target) {
             return Err(format!(
@@ -563,7 +563,7 @@ fn token(
             });
         }
     }
-    let now = app.admin.now().timestamp();
+    let now = app.admin.now().as_second();
     let mut exp = now + app.world.settings.bearer_lifetime_secs as i64;
     if let Some(p) = password_exp {
         exp = exp.min(p);
@@ -579,10 +579,7 @@ fn token(
         access,
     };
     let jwt = app.world.keys.issue_bearer(&claims);
-    let issued_at = app
-        .admin
-        .now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let issued_at = app.admin.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut body = json!({"token": jwt, "access_token": jwt, "expires_in": (exp - now).max(1), "issued_at": issued_at});
     if is_post {
         let scopes: Vec<&str> = params

@@ -4,15 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fake_server_kit::http1::{self, Dropped, PanicBody};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 
-use crate::admin::{Admin, FaultEffect, LogEntry};
+use crate::admin::{Admin, LogEntry};
+use crate::faults::{FaultEffect, RequestFacts};
 use crate::hosts::{self, Target};
 use crate::world::World;
+
+/// How the kit names this fake in logs and errors.
+pub(crate) const FAKE: &str = "fake-acr";
 
 /// A fully read request.
 pub(crate) struct Req {
@@ -76,56 +80,35 @@ pub(crate) fn json_response(
     r
 }
 
-/// Serves connections from `listener` until the task is aborted.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    admin: Admin,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                // Usually EMFILE under load: back off briefly instead of spinning.
-                tracing::warn!(%error, "fake-acr accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let admin = admin.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                // Each request takes the world current now; a replacement affects the next one.
-                let app = App {
-                    world: admin.world(),
-                    admin: admin.clone(),
-                };
-                let what = format!("{} {}", req.method(), req.uri().path());
-                async move {
-                    // Its own task: a panic in a handler becomes a 500, not a dead connection.
-                    match tokio::spawn(handle(app, req)).await {
-                        Ok(answer) => answer,
-                        Err(e) => Ok(crate::http1::panic_response(&what, e)),
-                    }
-                }
-            });
-            match tls {
-                Some(acceptor) => {
-                    if let Ok(s) = acceptor.accept(stream).await {
-                        crate::http1::serve(s, service).await;
-                    }
-                }
-                None => crate::http1::serve(stream, service).await,
-            }
-        });
-    }
+/// The main listener's service: each request takes the world current when it arrives (a
+/// replacement affects the next one) and runs in its own task (a panic answers 500).
+#[derive(Clone)]
+pub(crate) struct MainService {
+    pub admin: Admin,
 }
 
-/// Error that makes hyper drop the connection without an answer (the `drop` fault).
-#[derive(Debug, thiserror::Error)]
-#[error("connection dropped by a fault rule")]
-pub(crate) struct Dropped;
+impl hyper::service::Service<Request<Incoming>> for MainService {
+    type Response = Response<Full<Bytes>>;
+    type Error = Dropped;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Dropped>> + Send>,
+    >;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let app = App {
+            world: self.admin.world(),
+            admin: self.admin.clone(),
+        };
+        let what = format!("{} {}", req.method(), req.uri().path());
+        Box::pin(http1::isolated(
+            FAKE,
+            PanicBody::AlibabaJson,
+            what,
+            |body| body,
+            handle(app, req),
+        ))
+    }
+}
 
 pub(crate) async fn handle<B>(app: App, req: Request<B>) -> Result<Response<Full<Bytes>>, Dropped>
 where
@@ -194,10 +177,14 @@ where
         instance_id,
         access_key_id,
     };
-    if let Some((latency, effect)) = app
-        .admin
-        .match_fault(&action, Some(&region), &host, &req.path)
-    {
+    let facts = RequestFacts {
+        method: &req.method,
+        path: &req.path,
+        action: &action,
+        region: Some(&region),
+        host: &host,
+    };
+    if let Some((latency, effect)) = app.admin.match_fault(&facts) {
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
@@ -314,7 +301,7 @@ impl Seen<'_> {
         status: u16,
     ) -> LogEntry {
         LogEntry {
-            time: app.admin.now().to_rfc3339(),
+            time: app.admin.now().to_string(),
             host: self.host.to_owned(),
             region: Some(self.region.to_owned()),
             action: action.to_owned(),

@@ -42,7 +42,7 @@ pub struct Settings {
     /// RAM policies, first match by principal wins.
     pub policies: Vec<Policy>,
     /// Faults active from start-up.
-    pub faults: Vec<crate::admin::FaultRule>,
+    pub faults: Vec<crate::faults::FaultRule>,
 }
 
 /// A region and its Personal Edition namespaces.
@@ -233,21 +233,8 @@ fn json_text<T: Serialize>(v: &T) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// The file could not be read.
-    #[error("fake-acr config {path}: cannot read: {source}")]
-    Read {
-        /// File path.
-        path: String,
-        /// I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid YAML/JSON for [`Settings`].
-    #[error("fake-acr config {path}: {source}")]
-    Parse {
-        /// File path.
-        path: String,
-        /// Parser error (names the field and line).
-        source: serde_yaml::Error,
-    },
+    #[error("fake-acr {0}")]
+    File(#[from] fake_server_kit::settings_file::FileError),
     /// A value is inconsistent.
     #[error("fake-acr settings: {0}")]
     Invalid(String),
@@ -261,7 +248,7 @@ impl SettingsError {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::Value(v) => Some(&v.field),
-            Self::Read { .. } | Self::Parse { .. } | Self::Invalid(_) => None,
+            Self::File(_) | Self::Invalid(_) => None,
         }
     }
 }
@@ -336,22 +323,14 @@ fn check_name(
 impl Settings {
     /// Reads a YAML or JSON config file; absent fields keep their defaults.
     pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let s: Settings = serde_yaml::from_str(&text).map_err(|source| SettingsError::Parse {
-            path: shown,
-            source,
-        })?;
+        let s: Settings = fake_server_kit::settings_file::read(path)?;
         s.validate()?;
         Ok(s)
     }
 
     /// Checks every value and the cross-field rules: lifetimes and skew within their ranges,
     /// region ids, instance ids and names usable in host names and unique, known regions for
-    /// instances, repository names `namespace/name`, fault rules ([`crate::admin::FaultRule::validate`]).
+    /// instances, repository names `namespace/name`, fault rules ([`crate::faults::FaultRule::validate`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
         check_range(
             "token_lifetime_secs",
@@ -548,18 +527,19 @@ impl Settings {
     }
 }
 
-/// Parses `90`, `90s`, `15m`, `1h` into seconds.
+/// Parses a Go duration (`90s`, `15m`, `1h`; Go's `time.ParseDuration` grammar) into whole
+/// seconds.
 pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 's')) => (&t[..i], 1),
-        Some((i, 'm')) => (&t[..i], 60),
-        Some((i, 'h')) => (&t[..i], 3600),
-        _ => (t, 1),
-    };
-    num.parse::<u64>()
-        .map(|n| n * mult)
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 15m or 1h"))
+    let d = go_duration::parse(text).map_err(|e| {
+        format!(
+            "{text:?} is not a duration like 90s, 15m or 1h: {}",
+            e.detail()
+        )
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!("{text:?} is not a whole number of seconds"));
+    }
+    Ok(d.as_secs())
 }
 
 #[cfg(test)]
@@ -570,8 +550,12 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration_secs("1h"), Ok(3600));
         assert_eq!(parse_duration_secs("15m"), Ok(900));
-        assert_eq!(parse_duration_secs("7"), Ok(7));
-        assert!(parse_duration_secs("1 hour").is_err());
+        assert_eq!(parse_duration_secs("1h30m"), Ok(5400));
+        // Go's grammar: a bare number is refused.
+        for bad in ["7", "1 hour", "1.5s"] {
+            let err = parse_duration_secs(bad).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
     }
 
     #[test]

@@ -19,23 +19,18 @@
 //! admin API (`GET /ca.pem`). Token realms carry the container's port (8443) unless a config file
 //! sets `advertised_port`, e.g. to the published port when it is fixed with `with_mapped_port`.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
-use ::testcontainers::bollard::models::PortBinding;
-use ::testcontainers::core::{ContainerPort, CopyDataSource, CopyToContainer, WaitFor};
-use ::testcontainers::{
-    ContainerAsync, ContainerRequest, Image, ImageExt as _, TestcontainersError,
-};
+use ::testcontainers::core::ContainerPort;
+use ::testcontainers::{ContainerAsync, TestcontainersError};
+use fake_server_kit::container::FakeImage;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
 
 /// Image name `just images` builds.
 pub const IMAGE_NAME: &str = "localhost/acr-refresher/fake-acr";
 /// Tag `just images` moves to the latest build.
-pub const IMAGE_TAG: &str = "dev";
+pub const IMAGE_TAG: &str = fake_server_kit::container::IMAGE_TAG;
 /// The HTTPS listener inside the container (OpenAPI, token service, registries).
 pub const HTTPS_PORT: ContainerPort = ContainerPort::Tcp(8443);
 /// The admin API listener inside the container.
@@ -61,53 +56,13 @@ pub enum EndpointsError {
     },
 }
 
-/// The fake-acr image with its settings; `Default` serves the documented default world.
-#[derive(Clone)]
-pub struct FakeAcr {
-    name: String,
-    tag: String,
-    env: BTreeMap<&'static str, String>,
-    /// Set by [`FakeAcr::on_loopback`]: the ports are on 127.0.0.1 whatever host the engine reports.
-    loopback: bool,
-    config: Vec<CopyToContainer>,
-}
-
-impl Default for FakeAcr {
-    fn default() -> Self {
-        Self {
-            name: IMAGE_NAME.to_owned(),
-            tag: IMAGE_TAG.to_owned(),
-            env: BTreeMap::new(),
-            loopback: false,
-            config: Vec::new(),
-        }
-    }
-}
-
-impl fmt::Debug for FakeAcr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let env: BTreeMap<_, _> = self
-            .env
-            .iter()
-            .map(|(k, v)| {
-                (
-                    *k,
-                    if k.contains("SECRET") {
-                        "<redacted>"
-                    } else {
-                        v.as_str()
-                    },
-                )
-            })
-            .collect();
-        f.debug_struct("FakeAcr")
-            .field("name", &self.name)
-            .field("tag", &self.tag)
-            .field("env", &env)
-            .field("config_file", &!self.config.is_empty())
-            .finish()
-    }
-}
+fake_server_kit::fake_image!(
+    /// The fake-acr image with its settings; `Default` serves the documented default world.
+    FakeAcr,
+    IMAGE_NAME,
+    [HTTPS_PORT, ADMIN_PORT],
+    READY_LINE
+);
 
 /// Where a started fake-acr answers, as seen from the test process, and the CA to trust.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,13 +91,6 @@ impl Endpoints {
 }
 
 impl FakeAcr {
-    /// Uses another image, e.g. a `:src-<hash>` tag or a build pushed elsewhere.
-    pub fn with_image(mut self, name: impl Into<String>, tag: impl Into<String>) -> Self {
-        self.name = name.into();
-        self.tag = tag.into();
-        self
-    }
-
     /// The account secret shared with fake-metadata.
     pub fn with_account_secret(self, secret: impl Into<String>) -> Self {
         self.set("FAKE_ACR_ACCOUNT_SECRET", secret.into())
@@ -150,7 +98,8 @@ impl FakeAcr {
 
     /// Lifetime of issued registry passwords (whole seconds).
     pub fn with_token_lifetime(self, lifetime: Duration) -> Self {
-        self.set("FAKE_ACR_TOKEN_LIFETIME", lifetime.as_secs().to_string())
+        let whole = Duration::from_secs(lifetime.as_secs());
+        self.set("FAKE_ACR_TOKEN_LIFETIME", go_duration::format(whole))
     }
 
     /// Serve plain HTTP instead of HTTPS.
@@ -159,42 +108,14 @@ impl FakeAcr {
     }
 
     /// A settings file (YAML or JSON, as fake-acr's README describes) copied into the container.
-    pub fn with_config_yaml(mut self, yaml: impl Into<String>) -> Self {
-        let data = CopyDataSource::Data(yaml.into().into_bytes());
-        self.config = vec![CopyToContainer::new(data, CONFIG_PATH)];
-        self.set("FAKE_ACR_CONFIG", CONFIG_PATH.into())
-    }
-
-    /// Publishes the container's ports on 127.0.0.1 only, each on a free port (recommended; the
-    /// plain image publishes on every interface). Podman before 4.4 reports ports published the
-    /// plain way with an empty host address, which testcontainers ignores: there, this is needed.
-    pub fn on_loopback(mut self) -> ContainerRequest<Self> {
-        self.loopback = true;
-        self.with_host_config_modifier(|host| {
-            host.publish_all_ports = Some(false);
-            let loopback = || {
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
-                    host_port: Some(String::new()),
-                }])
-            };
-            host.port_bindings = Some(
-                [HTTPS_PORT, ADMIN_PORT]
-                    .iter()
-                    .map(|port| (port.to_string(), loopback()))
-                    .collect(),
-            );
-        })
-    }
-
-    fn set(mut self, key: &'static str, value: String) -> Self {
-        self.env.insert(key, value);
-        self
+    pub fn with_config_yaml(self, yaml: impl Into<String>) -> Self {
+        let image = self.image.with_file(CONFIG_PATH, yaml.into().into_bytes());
+        Self { image }.set("FAKE_ACR_CONFIG", CONFIG_PATH.into())
     }
 
     /// The published endpoints of a started container and its test CA.
     pub async fn endpoints(container: &ContainerAsync<Self>) -> Result<Endpoints, EndpointsError> {
-        let host = host_of(container).await?;
+        let host = FakeImage::host_of(container).await?;
         let port = container.get_host_port_ipv4(HTTPS_PORT).await?;
         let admin_port = container.get_host_port_ipv4(ADMIN_PORT).await?;
         let admin = format!("http://{host}:{admin_port}");
@@ -230,45 +151,12 @@ async fn get_text(url: &str) -> Result<String, EndpointsError> {
     String::from_utf8(body.to_vec()).map_err(|e| failed(e.to_string()))
 }
 
-impl Image for FakeAcr {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn tag(&self) -> &str {
-        &self.tag
-    }
-
-    fn ready_conditions(&self) -> Vec<WaitFor> {
-        vec![WaitFor::message_on_stdout(READY_LINE)]
-    }
-
-    fn env_vars(
-        &self,
-    ) -> impl IntoIterator<Item = (impl Into<Cow<'_, str>>, impl Into<Cow<'_, str>>)> {
-        self.env.iter().map(|(k, v)| (*k, v.as_str()))
-    }
-
-    fn copy_to_sources(&self) -> impl IntoIterator<Item = &CopyToContainer> {
-        &self.config
-    }
-
-    fn expose_ports(&self) -> &[ContainerPort] {
-        &[HTTPS_PORT, ADMIN_PORT]
-    }
-}
-
-/// 127.0.0.1 for [`FakeAcr::on_loopback`] containers (testcontainers reports a bridge gateway when
-/// it runs inside a container itself), else the engine's host.
-async fn host_of(container: &ContainerAsync<FakeAcr>) -> Result<String, TestcontainersError> {
-    if container.image().loopback {
-        return Ok("127.0.0.1".to_owned());
-    }
-    Ok(container.get_host().await?.to_string())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use ::testcontainers::Image as _;
+
     use super::*;
 
     #[test]
@@ -282,7 +170,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.into().into_owned(), v.into().into_owned()))
             .collect();
-        assert_eq!(env["FAKE_ACR_TOKEN_LIFETIME"], "30");
+        assert_eq!(env["FAKE_ACR_TOKEN_LIFETIME"], "30s");
         assert_eq!(env["FAKE_ACR_CONFIG"], CONFIG_PATH);
         assert_eq!(image.copy_to_sources().into_iter().count(), 1);
         assert!(!format!("{image:?}").contains("s3cr3t-value"));

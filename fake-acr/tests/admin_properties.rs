@@ -242,7 +242,7 @@ async fn get_authorization_token(f: &Fakes, creds: &Credentials) -> Result<u16, 
     req.set_header("x-acs-action", "GetAuthorizationToken");
     req.set_header("x-acs-version", "2018-12-01");
     let nonce = uuid::Uuid::new_v4().simple().to_string();
-    v3::sign_request(&mut req, creds, chrono::Utc::now(), &nonce);
+    v3::sign_request(&mut req, creds, jiff::Timestamp::now(), &nonce);
     let mut rb = f
         .http
         .post(format!("http://{host}{}", req.path_and_query()));

@@ -4,35 +4,16 @@
 
 mod support;
 
-use std::time::Duration;
-
 use fake_acr::settings::Settings;
 use support::*;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 async fn admin(w: &World, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", w.fake.admin_url()),
-        )
-        .timeout(Duration::from_secs(10))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("the admin listener answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    fake_server_kit::testing::admin_call(&w.fake.admin_url(), method, path, body).await
 }
 
 /// A signed GetAuthorizationToken (EE, V3) and a registry ping: (OpenAPI status, registry status).
 async fn normal_calls(w: &World) -> (u16, u16) {
-    let creds = sts_credentials("acr-node", w.fake.admin().now().timestamp(), 3600);
+    let creds = sts_credentials("acr-node", w.fake.admin().now().as_second(), 3600);
     let r = send(
         w,
         &v3_request(
@@ -60,23 +41,8 @@ async fn normal_calls(w: &World) -> (u16, u16) {
 
 /// Sends a request whose head carries a header of `size` bytes and returns the raw answer.
 async fn oversized_head(addr: std::net::SocketAddr, size: usize) -> String {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut read, mut write) = stream.into_split();
-    let writer = tokio::spawn(async move {
-        let head = format!(
-            "GET /v2/ HTTP/1.1\r\nHost: registry.cn-hangzhou.aliyuncs.com\r\nX-Big: {}\r\n\r\n",
-            "a".repeat(size)
-        );
-        // The server may close once it answered; a failed write is part of the scenario.
-        let _ = write.write_all(head.as_bytes()).await;
-    });
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer))
-        .await
-        .expect("the answer comes within 20 s")
-        .expect("the connection is closed cleanly, not reset");
-    writer.abort();
-    String::from_utf8_lossy(&answer).into_owned()
+    let host = "registry.cn-hangzhou.aliyuncs.com";
+    fake_server_kit::testing::oversized_head(addr, host, "/v2/", size).await
 }
 
 #[tokio::test]
@@ -90,20 +56,9 @@ async fn an_absurd_clock_offset_is_refused_and_every_service_keeps_answering() {
         "1.5",
         "\"1\"",
     ] {
-        let (status, body) = admin(
-            &w,
-            "PUT",
-            "/clock",
-            &format!(r#"{{"offset_secs": {value}}}"#),
-        )
-        .await;
-        assert_eq!(status, 400, "{value}: {body}");
-        assert_eq!(body["field"], "offset_secs", "{body}");
-        let error = body["error"].as_str().unwrap();
-        assert!(
-            error.contains(value) && error.contains("3155760000"),
-            "names the value and the range: {error}"
-        );
+        let body = format!(r#"{{"offset_secs": {value}}}"#);
+        let answer = admin(&w, "PUT", "/clock", &body).await;
+        fake_server_kit::testing::assert_refused(&answer, "offset_secs", &[value, "3155760000"]);
         assert_eq!(w.fake.admin().clock_offset_secs(), 0, "nothing stored");
         assert_eq!(normal_calls(&w).await, (200, 401), "after {value}");
     }

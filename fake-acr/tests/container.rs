@@ -9,7 +9,7 @@ mod containers;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use containers::{Container, Engine, engine_or_skip, image, poll, split_ref};
+use containers::{Container, poll, split_ref};
 use fake_acr::testcontainers::FakeAcr;
 use testcontainers::runners::AsyncRunner as _;
 
@@ -59,27 +59,10 @@ async fn assert_registry_challenge(addr: SocketAddr, ca_pem: &str) {
 
 #[tokio::test]
 async fn image_runs_non_root_from_scratch_and_serves_tls_under_registry_names() {
-    let Some(engine) = engine_or_skip("fake-acr image") else {
+    let Some((engine, reference)) = containers::checked_image_or_skip("fake-acr image", "fake-acr")
+    else {
         return;
     };
-    let reference = image(engine, "fake-acr");
-    let user = engine.run(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{.Config.User}}",
-        &reference,
-    ]);
-    assert_eq!(user, "65532:65532", "the image runs as a non-root user");
-    let size: u64 = engine
-        .run(&["image", "inspect", "--format", "{{.Size}}", &reference])
-        .parse()
-        .expect("size");
-    eprintln!("{reference}: {:.1} MB", size as f64 / 1e6);
-    assert!(
-        size < 40_000_000,
-        "one static binary on an empty base stays small: {size} bytes"
-    );
 
     let container = Container::start(
         engine,
@@ -98,15 +81,11 @@ async fn image_runs_non_root_from_scratch_and_serves_tls_under_registry_names() 
 #[tokio::test(flavor = "multi_thread")]
 async fn testcontainers_module_starts_the_image() {
     const NAME: &str = "testcontainers_module_starts_the_image";
-    let Some(engine) = engine_or_skip("fake-acr testcontainers module") else {
+    let Some(reference) =
+        containers::image_for_testcontainers(NAME, "fake-acr testcontainers module", "fake-acr")
+    else {
         return;
     };
-    let reference = image(engine, "fake-acr");
-    if !containers::docker_api_configured(engine) {
-        assert_eq!(engine, Engine::Podman);
-        containers::rerun_with_docker_api(NAME, &reference);
-        return;
-    }
     let (name, tag) = split_ref(&reference);
     let container = FakeAcr::default()
         .with_image(name, tag)
@@ -158,8 +137,8 @@ fn kind_dns_zone_covers_every_default_host() {
 fn kind_config_map_is_valid_fake_acr_settings() {
     let path = containers::workspace_root().join("e2e/kind/manifests/20-fake-acr.yaml");
     let text = std::fs::read_to_string(&path).expect("reading the kind fake-acr manifest");
-    let config = serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| <serde_yaml::Value as serde::Deserialize>::deserialize(doc).expect("YAML"))
+    let config = serde_norway::Deserializer::from_str(&text)
+        .map(|doc| <serde_norway::Value as serde::Deserialize>::deserialize(doc).expect("YAML"))
         .find(|doc| doc["kind"] == "ConfigMap")
         .and_then(|doc| doc["data"]["config.yaml"].as_str().map(str::to_owned))
         .expect("ConfigMap fake-acr-config with config.yaml");

@@ -186,14 +186,7 @@ async fn official_python_sdks_then_oci_pull() {
     ] {
         py.env(v, &bundle);
     }
-    for v in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
+    for v in fake_server_kit::testing::PROXY_VARIABLES {
         py.env_remove(v);
     }
     let stdout = tokio::task::spawn_blocking(move || testing::run(&mut py))

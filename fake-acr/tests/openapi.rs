@@ -8,7 +8,7 @@ use fake_acr::settings::{Policy, Settings};
 use support::*;
 
 fn now_s(w: &World) -> i64 {
-    w.fake.admin().now().timestamp()
+    w.fake.admin().now().as_second()
 }
 
 #[tokio::test]
@@ -34,7 +34,7 @@ async fn ee_get_authorization_token_v3_with_sts_has_the_documented_shape() {
     assert_eq!(r.body["IsSuccess"], true);
     assert!(r.body["RequestId"].as_str().unwrap().len() >= 32);
     let exp = r.body["ExpireTime"].as_i64().unwrap();
-    let lifetime_ms = exp - w.fake.admin().now().timestamp_millis();
+    let lifetime_ms = exp - w.fake.admin().now().as_millisecond();
     assert!(
         (3_590_000..=3_600_000).contains(&lifetime_ms),
         "lifetime {lifetime_ms} ms"
@@ -73,7 +73,7 @@ async fn token_never_outlives_the_sts_credentials() {
         &static_credentials(),
     )
     .await;
-    assert!(exp2 - w.fake.admin().now().timestamp_millis() <= 5_000);
+    assert!(exp2 - w.fake.admin().now().as_millisecond() <= 5_000);
 }
 
 fn creds_expiry(c: &Credentials) -> i64 {
@@ -105,7 +105,7 @@ async fn rpc_v1_and_personal_roa_succeed() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["Code"], "success");
-    let creds = sts_credentials("acr-node", now.timestamp(), 3600);
+    let creds = sts_credentials("acr-node", now.as_second(), 3600);
     let r = send(
         &w,
         &roa_tokens_request(&w, "cn-beijing", &creds, now, &nonce()),
@@ -114,7 +114,7 @@ async fn rpc_v1_and_personal_roa_succeed() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.content_type, "application/json;charset=utf-8");
     assert_eq!(r.body["data"]["tempUserName"], "cr_temp_user");
-    assert!(r.body["data"]["expireDate"].as_i64().unwrap() > now.timestamp_millis());
+    assert!(r.body["data"]["expireDate"].as_i64().unwrap() > now.as_millisecond());
 }
 
 #[tokio::test]
@@ -263,7 +263,7 @@ async fn signature_errors_carry_the_real_codes() {
     assert_eq!((r.status, r.code()), (400, "SignatureNonceUsed"));
     // InvalidTimeStamp.Expired: 16 minutes of skew either way.
     for skew in [-16, 16] {
-        let t = now + chrono::Duration::minutes(skew);
+        let t = now + jiff::SignedDuration::from_mins(skew);
         let r = send(
             &w,
             &v3_request(
@@ -284,7 +284,7 @@ async fn signature_errors_carry_the_real_codes() {
         );
     }
     // 14 minutes is fine.
-    let t = now - chrono::Duration::minutes(14);
+    let t = now - jiff::SignedDuration::from_mins(14);
     assert_eq!(
         send(
             &w,
@@ -390,7 +390,7 @@ async fn sts_token_errors() {
     let w = start(Settings::default()).await;
     let now = w.fake.admin().now();
     // Expired by the server's (offset) clock.
-    let creds = sts_credentials("acr-node", now.timestamp(), 600);
+    let creds = sts_credentials("acr-node", now.as_second(), 600);
     w.fake.admin().set_clock_offset_secs(601);
     let r = send(
         &w,
@@ -426,8 +426,8 @@ async fn sts_token_errors() {
         &acs_wire::sts::StsClaims {
             account_id: "1".into(),
             role: "r".into(),
-            issued_at: now.timestamp(),
-            expires_at: now.timestamp() + 600,
+            issued_at: now.as_second(),
+            expires_at: now.as_second() + 600,
             serial: 1,
         },
     );
@@ -451,7 +451,7 @@ async fn sts_token_errors() {
     .await;
     assert_eq!(r.code(), "InvalidSecurityToken.Malformed");
     // AccessKeyId of other credentials with this token.
-    let other = sts_credentials("acr-node", now.timestamp() + 1, 600);
+    let other = sts_credentials("acr-node", now.as_second() + 1, 600);
     let mut mixed = creds.clone();
     mixed.access_key_id = other.access_key_id;
     let r = send(
@@ -482,7 +482,7 @@ async fn ram_policy_denies_missing_actions_by_name() {
     );
     let w = start(s).await;
     let now = w.fake.admin().now();
-    let creds = sts_credentials("token-only", now.timestamp(), 3600);
+    let creds = sts_credentials("token-only", now.as_second(), 3600);
     let r = send(
         &w,
         &v3_request(

@@ -76,7 +76,7 @@ fn assert_refused_at(w: &World, host: &str) {
 #[tokio::test]
 async fn ee_pull_with_temporary_credentials_and_refusal_for_another_instance() {
     let w = start(settings()).await;
-    let creds = sts_credentials("acr-node", w.fake.admin().now().timestamp(), 3600);
+    let creds = sts_credentials("acr-node", w.fake.admin().now().as_second(), 3600);
     let (user, password, _) = ee_token(&w, "cn-hangzhou", "cri-hzdemo0000000001", &creds).await;
     let auth = RegistryAuth::Basic(user.clone(), password.clone());
     let (client, _proxy) = oci_client(&w).await;
@@ -204,7 +204,7 @@ async fn expired_password_and_missing_pull_permission_are_refused() {
         },
     );
     let w = start(s).await;
-    let now = w.fake.admin().now().timestamp();
+    let now = w.fake.admin().now().as_second();
     // No cr:PullRepository: token issued, pull refused (401 at /v2 after an empty-access token).
     let creds = sts_credentials("no-pull", now, 3600);
     let (user, password, _) = ee_token(&w, "cn-hangzhou", "cri-hzdemo0000000001", &creds).await;

@@ -103,10 +103,10 @@ async fn put_settings_makes_the_fake_serve_the_new_world() {
     assert_eq!((r.status, r.code()), (403, "Forbidden.RAM"), "{}", r.body);
     let (_, new_password, exp) =
         ee_token(&w, "cn-hangzhou", "cri-hzdemo0000000001", &new_key()).await;
-    let lifetime_ms = exp - w.fake.admin().now().timestamp_millis();
+    let lifetime_ms = exp - w.fake.admin().now().as_millisecond();
     assert!((110_000..=120_000).contains(&lifetime_ms), "{lifetime_ms}");
     // STS credentials signed with the old account secret no longer validate.
-    let old_sts = sts_credentials("acr-node", w.fake.admin().now().timestamp(), 3600);
+    let old_sts = sts_credentials("acr-node", w.fake.admin().now().as_second(), 3600);
     let r = list_instance(&w, &old_sts).await;
     assert_eq!(
         (r.status, r.code()),

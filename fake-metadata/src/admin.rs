@@ -74,7 +74,7 @@ impl Admin {
     /// Installs a fault rule after [`FaultRule::validate`]; returns its id. A refused rule is
     /// not installed.
     pub fn try_add_fault(&self, rule: FaultRule) -> Result<u64, SettingsError> {
-        rule.validate("fault")?;
+        crate::faults::validate(&rule, "fault")?;
         Ok(self.shared.lock().add_fault(rule))
     }
 
@@ -121,7 +121,7 @@ impl Admin {
     /// Moves the fake's clock by `offset` from the system clock, within
     /// ±[`MAX_CLOCK_OFFSET_SECONDS`](crate::settings::MAX_CLOCK_OFFSET_SECONDS); otherwise
     /// refused and the offset unchanged.
-    pub fn try_set_clock_offset(&self, offset: chrono::Duration) -> Result<(), SettingsError> {
+    pub fn try_set_clock_offset(&self, offset: jiff::SignedDuration) -> Result<(), SettingsError> {
         self.shared.lock().set_clock_offset(offset)
     }
 
@@ -130,7 +130,7 @@ impl Admin {
     /// # Panics
     /// When `offset` is beyond ±100 years; use [`Admin::try_set_clock_offset`] for values from
     /// outside.
-    pub fn set_clock_offset(&self, offset: chrono::Duration) {
+    pub fn set_clock_offset(&self, offset: jiff::SignedDuration) {
         self.try_set_clock_offset(offset)
             .unwrap_or_else(|e| panic!("fake-metadata set_clock_offset: {e}"));
     }
@@ -291,7 +291,7 @@ async fn put_clock(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
         .as_i64()
         .filter(|n| n.unsigned_abs() <= MAX_CLOCK_OFFSET_SECONDS.unsigned_abs())
     {
-        Some(n) => match a.try_set_clock_offset(chrono::Duration::seconds(n)) {
+        Some(n) => match a.try_set_clock_offset(jiff::SignedDuration::from_secs(n)) {
             Ok(()) => Json(a.state()).into_response(),
             Err(e) => settings_error(&e),
         },

@@ -6,9 +6,7 @@
 //! - `state`: offset clock, STS credentials and rotation, hardened-mode tokens, request log.
 //! - `service`: the metadata endpoints themselves (docs/wire.md).
 //! - `admin`: the in-process admin handle and the admin HTTP API.
-//! - `server`: starting both listeners; shutdown on drop.
-//! - `http1` (private): serving one connection: 500 for a panicking handler, 431 for an
-//!   oversized head, drained before closing.
+//! - `server`: starting both listeners (fake-server-kit's accept loop); shutdown on drop.
 //! - `client` (feature `client`): `RemoteAdmin`, the admin HTTP API of a fake elsewhere.
 //! - `testing` (feature `testing`): network-namespace and Python/Node environment plumbing for
 //!   interop tests.
@@ -18,7 +16,6 @@ pub mod admin;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod faults;
-mod http1;
 pub mod server;
 pub mod service;
 pub mod settings;

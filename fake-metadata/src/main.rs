@@ -1,7 +1,7 @@
 //! `fake-metadata`: the fake ECS metadata server as a process.
 //!
-//! Settings precedence: command-line flag > environment variable (`FAKE_METADATA_*`) > config
-//! file (`--config`, YAML or JSON) > built-in default.
+//! Settings precedence (fake-server-kit's, as fake-acr's): command-line flag > environment
+//! variable (`FAKE_METADATA_*`) > config file (`--config`, YAML or JSON) > built-in default.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use fake_metadata::settings::{AccountSecret, parse_duration};
 use fake_metadata::{FakeMetadata, HardenedMode, Settings};
+use fake_server_kit::settings_file::overlay;
 
 /// Default metadata listener of the binary (the library defaults to an ephemeral port).
 const DEFAULT_LISTEN: &str = "127.0.0.1:8100";
@@ -84,42 +85,23 @@ fn settings(args: Args) -> Result<Settings, fake_metadata::settings::SettingsErr
             .parse()
             .expect("invariant: DEFAULT_ADMIN_LISTEN parses");
     }
-    if let Some(v) = args.listen {
-        s.listen = v;
-    }
-    if let Some(v) = args.admin_listen {
-        s.admin_listen = v;
-    }
-    if let Some(v) = args.region {
-        s.instance.region_id = v;
-    }
-    if let Some(v) = args.zone {
-        s.instance.zone_id = v;
-    }
-    if let Some(v) = args.instance_id {
-        s.instance.instance_id = v;
-    }
-    if let Some(v) = args.role {
-        s.role = Some(v);
-    }
+    overlay(&mut s.listen, args.listen);
+    overlay(&mut s.admin_listen, args.admin_listen);
+    overlay(&mut s.instance.region_id, args.region);
+    overlay(&mut s.instance.zone_id, args.zone);
+    overlay(&mut s.instance.instance_id, args.instance_id);
+    overlay(&mut s.role, args.role.map(Some));
     if args.no_role {
         s.role = None;
     }
-    if let Some(v) = args.hardened {
-        s.hardened = v;
-    }
-    if let Some(v) = args.credential_lifetime {
-        s.credential_lifetime = v;
-    }
-    if let Some(v) = args.rotation_lead_time {
-        s.rotation_lead_time = v;
-    }
-    if let Some(v) = args.account_id {
-        s.account_id = v;
-    }
-    if let Some(v) = args.account_secret {
-        s.account_secret = AccountSecret(v);
-    }
+    overlay(&mut s.hardened, args.hardened);
+    overlay(&mut s.credential_lifetime, args.credential_lifetime);
+    overlay(&mut s.rotation_lead_time, args.rotation_lead_time);
+    overlay(&mut s.account_id, args.account_id);
+    overlay(
+        &mut s.account_secret,
+        args.account_secret.map(AccountSecret),
+    );
     Ok(s)
 }
 
@@ -157,17 +139,13 @@ async fn main() -> ExitCode {
         running.base_url(),
         running.admin_url()
     );
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
+    tokio::select! {
+        stopped = fake_server_kit::listener::stop_signal() => {
+            if let Err(e) = stopped {
                 eprintln!("fake-metadata: cannot watch SIGTERM: {e}");
                 return ExitCode::FAILURE;
             }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+        }
         _ = running.wait() => {}
     }
     ExitCode::SUCCESS

@@ -1,17 +1,14 @@
-//! Starting and stopping the fake: two listeners (metadata, admin), each an HTTP/1.1 accept loop
-//! that can drop a connection on demand (which `axum::serve` cannot).
+//! Starting and stopping the fake: two listeners (metadata, admin) served by the kit's accept
+//! loop, which can drop a connection on demand (which `axum::serve` cannot).
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use hyper::body::Incoming;
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
-use tower::ServiceExt as _;
+use fake_server_kit::http1::{self, PanicBody};
+use fake_server_kit::listener::{self, BindError, Serving};
 
 use crate::admin::{self, Admin};
-use crate::http1;
-use crate::service::{self, DropConnection, Shared};
+use crate::service::{self, Shared};
 use crate::settings::{Listeners, Settings};
 
 /// Why the fake could not start.
@@ -21,16 +18,12 @@ pub enum Error {
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind {
-        /// Which listener: metadata or admin.
-        what: &'static str,
-        /// The address asked for.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
 }
+
+/// How the kit names this fake in logs and errors.
+const FAKE: &str = "fake-metadata";
 
 /// The fake ECS metadata server.
 pub struct FakeMetadata;
@@ -41,26 +34,16 @@ pub struct Running {
     admin_addr: SocketAddr,
     admin: Admin,
     metadata_router: Router,
-    tasks: Vec<JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl FakeMetadata {
     /// Binds both listeners (by default 127.0.0.1 with ephemeral ports) and starts serving.
     pub async fn start(settings: Settings) -> Result<Running, Error> {
         settings.validate()?;
-        let bind = |what, addr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Bind { what, addr, source })
-        };
-        let listener = bind("metadata", settings.listen).await?;
-        let admin_listener = bind("admin", settings.admin_listen).await?;
-        let local = |l: &TcpListener, what, addr| {
-            l.local_addr()
-                .map_err(|source| Error::Bind { what, addr, source })
-        };
-        let addr = local(&listener, "metadata", settings.listen)?;
-        let admin_addr = local(&admin_listener, "admin", settings.admin_listen)?;
+        let (listener, addr) = listener::bind(FAKE, "metadata", settings.listen).await?;
+        let (admin_listener, admin_addr) =
+            listener::bind(FAKE, "admin", settings.admin_listen).await?;
         let listeners = Listeners {
             listen: settings.listen,
             admin_listen: settings.admin_listen,
@@ -72,15 +55,18 @@ impl FakeMetadata {
         let metadata_router = Router::new().fallback(service::handle).with_state(shared);
         let admin_router = admin::router(admin.clone());
         tracing::info!(%addr, %admin_addr, "fake-metadata listening");
+        let mut serving = Serving::default();
+        let metadata_service =
+            http1::router_service(FAKE, PanicBody::Text, metadata_router.clone());
+        serving.spawn(FAKE, listener, None, metadata_service);
+        let admin_service = http1::router_service(FAKE, PanicBody::Text, admin_router);
+        serving.spawn(FAKE, admin_listener, None, admin_service);
         Ok(Running {
             addr,
             admin_addr,
             admin,
-            metadata_router: metadata_router.clone(),
-            tasks: vec![
-                tokio::spawn(accept_loop(listener, metadata_router)),
-                tokio::spawn(accept_loop(admin_listener, admin_router)),
-            ],
+            metadata_router,
+            serving,
         })
     }
 }
@@ -118,75 +104,13 @@ impl Running {
         &self,
         request: axum::extract::Request,
     ) -> Option<axum::response::Response> {
-        let response = self
-            .metadata_router
-            .clone()
-            .oneshot(request)
+        http1::answer_unless_dropped(self.metadata_router.clone(), request)
             .await
-            .unwrap_or_else(|e| match e {});
-        response
-            .extensions()
-            .get::<DropConnection>()
-            .is_none()
-            .then_some(response)
+            .ok()
     }
 
-    /// Serves until either accept loop ends (they only end when aborted).
-    pub async fn wait(mut self) {
-        let tasks = std::mem::take(&mut self.tasks);
-        for task in tasks {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-/// A fault asked for the connection to be closed without an answer.
-#[derive(Debug, thiserror::Error)]
-#[error("connection dropped by fault rule")]
-struct DroppedByFault;
-
-async fn accept_loop(listener: TcpListener, router: Router) {
-    // Connections live in this set so that aborting the loop aborts them too.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let router = router.clone();
-                    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                        let what = format!("{} {}", request.method(), request.uri().path());
-                        // Its own task: a panic in a handler becomes a 500, not a dead connection.
-                        let answer = tokio::spawn(router.clone().oneshot(request));
-                        async move {
-                            let response = match answer.await {
-                                Ok(r) => r.unwrap_or_else(|e| match e {}),
-                                Err(e) => http1::panic_response(&what, e),
-                            };
-                            if response.extensions().get::<DropConnection>().is_some() {
-                                return Err(DroppedByFault);
-                            }
-                            Ok(response)
-                        }
-                    });
-                    // Errors are clients going away or the drop fault: nothing to report.
-                    connections.spawn(http1::serve(stream, service));
-                }
-                Err(error) => {
-                    // Usually EMFILE under load: back off briefly instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
+    /// Serves until either accept loop ends (they only end when stopped).
+    pub async fn wait(self) {
+        self.serving.wait().await;
     }
 }

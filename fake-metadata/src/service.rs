@@ -46,9 +46,8 @@ impl Shared {
     }
 }
 
-/// Marks a response whose connection must be closed without answering (the drop fault).
-#[derive(Clone, Copy, Debug)]
-pub struct DropConnection;
+/// The marker a response carries to close the connection without an answer.
+pub use fake_server_kit::http1::DropConnection;
 
 /// The body of the real server's 404 (an XHTML page, aliyun-cli issue #525).
 fn html_error(status: StatusCode) -> Response {

@@ -11,27 +11,17 @@ use crate::faults::FaultRule;
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    /// The config file could not be read.
-    #[error("config file {path}: cannot read: {source}")]
-    Read {
-        /// Path of the config file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The config file is neither valid YAML nor valid JSON for these settings.
-    #[error("config file {path}: {reason}")]
-    Parse {
-        /// Path of the config file.
-        path: String,
-        /// What the parser said.
-        reason: String,
-    },
-    /// A duration was not like `90`, `90s`, `15m`, `6h`, `1d` or `1h30m`.
-    #[error("{value:?} is not a duration like 90s, 15m, 6h or 1h30m")]
+    /// The config file could not be read, or is neither valid YAML nor valid JSON for these
+    /// settings.
+    #[error(transparent)]
+    File(#[from] fake_server_kit::settings_file::FileError),
+    /// A duration that is not Go duration text like `90s`, `15m`, `6h` or `1h30m`.
+    #[error("{value:?} is not a duration like 90s, 15m, 6h or 1h30m: {reason}")]
     Duration {
         /// The rejected text.
         value: String,
+        /// Why (go-duration's reason).
+        reason: String,
     },
     /// A hardened mode other than `optional` or `required`.
     #[error("{value:?} is not a hardened mode: expected optional or required")]
@@ -74,9 +64,7 @@ impl SettingsError {
             Self::Unchangeable { field, .. } => Some(field),
             Self::Invalid { field, .. } => Some(field),
             Self::HardenedMode { .. } => Some("hardened"),
-            Self::Read { .. } | Self::Parse { .. } | Self::Body { .. } | Self::Duration { .. } => {
-                None
-            }
+            Self::File(_) | Self::Body { .. } | Self::Duration { .. } => None,
         }
     }
 }
@@ -125,53 +113,26 @@ impl Default for AccountSecret {
     }
 }
 
-/// Parses `90`, `90s`, `15m`, `6h`, `1d`, or a sum like `1h30m`.
+/// Parses a Go duration (`90s`, `15m`, `6h`, `1h30m`; Go's `time.ParseDuration` grammar).
 pub fn parse_duration(text: &str) -> Result<Duration, SettingsError> {
-    let bad = || SettingsError::Duration {
+    go_duration::parse(text).map_err(|e| SettingsError::Duration {
         value: text.to_owned(),
-    };
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(seconds) = trimmed.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in trimmed.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
+        reason: e.detail(),
+    })
 }
 
-/// Formats a duration the way `parse_duration` reads it (`6h`, `90s`, `1h30m`).
+/// Formats a duration compactly in Go's grammar (`6h`, `90s`, `1h30m`): what `GET /settings`
+/// shows and [`parse_duration`] reads back. Fractions of a second use Go's own form.
 pub fn format_duration(duration: Duration) -> String {
+    if duration.subsec_nanos() != 0 {
+        return go_duration::format(duration);
+    }
     let mut s = duration.as_secs();
     if s == 0 {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, name) in [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
+    for (unit, name) in [(3600, 'h'), (60, 'm'), (1, 's')] {
         if s >= unit {
             out.push_str(&format!("{}{name}", s / unit));
             s %= unit;
@@ -343,7 +304,7 @@ pub fn check_role(field: &str, role: &str) -> Result<(), SettingsError> {
 
 /// An RFC 3339 time such as `2026-11-28T20:00:00Z`.
 pub fn check_rfc3339(field: &str, text: &str) -> Result<(), SettingsError> {
-    chrono::DateTime::parse_from_rfc3339(text)
+    text.parse::<jiff::Timestamp>()
         .map(|_| ())
         .map_err(|e| SettingsError::Invalid {
             field: field.to_owned(),
@@ -377,15 +338,7 @@ impl Default for Settings {
 impl Settings {
     /// Reads a YAML or JSON config file (JSON is YAML, so one parser reads both).
     pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        serde_yaml::from_str(&text).map_err(|e| SettingsError::Parse {
-            path: shown,
-            reason: e.to_string(),
-        })
+        Ok(fake_server_kit::settings_file::read(path)?)
     }
 
     /// The zone id, derived from the region when not configured.
@@ -463,7 +416,7 @@ impl Settings {
             check_rfc3339("instance.spot-termination-time", t)?;
         }
         for (i, rule) in self.faults.iter().enumerate() {
-            rule.validate(&format!("faults[{i}]"))?;
+            crate::faults::validate(rule, &format!("faults[{i}]"))?;
         }
         Ok(())
     }
@@ -487,10 +440,10 @@ impl Replacement {
     pub fn parse(body: &[u8]) -> Result<Self, SettingsError> {
         let text = String::from_utf8_lossy(body);
         let bad = |reason: String| SettingsError::Body { reason };
-        let mut value: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let mut value: serde_norway::Value =
+            serde_norway::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if value.is_null() {
-            value = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
+            value = serde_norway::Value::Mapping(serde_norway::Mapping::new());
         }
         let Some(map) = value.as_mapping() else {
             return Err(bad("expected a mapping of settings (a JSON object)".into()));
@@ -507,7 +460,7 @@ impl Replacement {
         let has = |key: &str| map.contains_key(key);
         let (has_listen, has_admin_listen) = (has("listen"), has("admin-listen"));
         let settings: Settings =
-            serde_yaml::from_value(value).map_err(|e| bad(scrub(e.to_string())))?;
+            serde_norway::from_value(value).map_err(|e| bad(scrub(e.to_string())))?;
         Ok(Self {
             listen: has_listen.then_some(settings.listen),
             admin_listen: has_admin_listen.then_some(settings.admin_listen),
@@ -566,15 +519,21 @@ mod tests {
 
     #[test]
     fn durations_parse_and_format() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
-        for bad in ["", "6 hours", "h", "5x", "12m3"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        // Go's grammar: no bare numbers, no days.
+        for bad in ["", "6 hours", "h", "5x", "12m3", "90", "1d"] {
+            let err = parse_duration(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(6 * 3600)), "6h");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "24h");
+        for d in [Duration::from_secs(86_461), Duration::from_millis(1500)] {
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use acs_wire::sts::{self, StsClaims, StsCredentials};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac as _};
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -44,7 +44,7 @@ impl TokenUse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// When the request arrived, by the fake's (offset) clock.
-    pub time: DateTime<Utc>,
+    pub time: Timestamp,
     /// HTTP method.
     pub method: String,
     /// Request path (absolute-form targets are reduced to their path).
@@ -74,9 +74,9 @@ pub struct CredentialsSummary {
     /// Issue counter.
     pub serial: u64,
     /// `LastUpdated`.
-    pub last_updated: DateTime<Utc>,
+    pub last_updated: Timestamp,
     /// `Expiration`.
-    pub expiration: DateTime<Utc>,
+    pub expiration: Timestamp,
 }
 
 impl From<&Issued> for CredentialsSummary {
@@ -94,7 +94,7 @@ impl From<&Issued> for CredentialsSummary {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateSnapshot {
     /// Now, by the fake's clock.
-    pub now: DateTime<Utc>,
+    pub now: Timestamp,
     /// Seconds added to the system clock.
     pub clock_offset_seconds: i64,
     /// Hardened mode.
@@ -121,7 +121,7 @@ pub struct State {
     pub settings: Settings,
     /// Settings at start-up (or as last replaced), restored by reset.
     startup: Settings,
-    clock_offset: chrono::Duration,
+    clock_offset: SignedDuration,
     serial: u64,
     current: Option<Issued>,
     previous: Option<Issued>,
@@ -136,7 +136,7 @@ impl State {
     /// Fresh state for these settings, with their start-up fault rules.
     pub fn new(settings: Settings) -> Self {
         let mut state = Self {
-            clock_offset: chrono::Duration::zero(),
+            clock_offset: SignedDuration::ZERO,
             serial: 0,
             current: None,
             previous: None,
@@ -155,15 +155,15 @@ impl State {
 
     /// Now, by the fake's clock (system clock + offset; checked: the offset is bounded when
     /// set, and an impossible sum stays at the system clock rather than panicking).
-    pub fn now(&self) -> DateTime<Utc> {
-        let wall = Utc::now();
-        wall.checked_add_signed(self.clock_offset).unwrap_or(wall)
+    pub fn now(&self) -> Timestamp {
+        let wall = Timestamp::now();
+        wall.checked_add(self.clock_offset).unwrap_or(wall)
     }
 
     /// Sets the clock offset, within ±[`MAX_CLOCK_OFFSET_SECONDS`]; otherwise refused (field
     /// `offset_seconds`) and the offset unchanged.
-    pub fn set_clock_offset(&mut self, offset: chrono::Duration) -> Result<(), SettingsError> {
-        let secs = offset.num_seconds();
+    pub fn set_clock_offset(&mut self, offset: SignedDuration) -> Result<(), SettingsError> {
+        let secs = offset.as_secs();
         if secs.unsigned_abs() > MAX_CLOCK_OFFSET_SECONDS.unsigned_abs() {
             return Err(SettingsError::Invalid {
                 field: "offset_seconds".into(),
@@ -177,26 +177,26 @@ impl State {
     }
 
     /// The clock offset.
-    pub fn clock_offset(&self) -> chrono::Duration {
+    pub fn clock_offset(&self) -> SignedDuration {
         self.clock_offset
     }
 
-    fn lifetime(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.credential_lifetime)
-            .unwrap_or(chrono::Duration::hours(6))
+    fn lifetime(&self) -> SignedDuration {
+        SignedDuration::try_from(self.settings.credential_lifetime)
+            .unwrap_or(SignedDuration::from_hours(6))
     }
 
-    fn lead_time(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.rotation_lead_time).unwrap_or_default()
+    fn lead_time(&self) -> SignedDuration {
+        SignedDuration::try_from(self.settings.rotation_lead_time).unwrap_or(SignedDuration::ZERO)
     }
 
-    fn issue(&mut self, role: &str, issued_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> Issued {
+    fn issue(&mut self, role: &str, issued_at: Timestamp, expires_at: Timestamp) -> Issued {
         self.serial += 1;
         let claims = StsClaims {
             account_id: self.settings.account_id.clone(),
             role: role.to_owned(),
-            issued_at: issued_at.timestamp(),
-            expires_at: expires_at.timestamp(),
+            issued_at: issued_at.as_second(),
+            expires_at: expires_at.as_second(),
             serial: self.serial,
         };
         let credentials = sts::issue(&self.settings.account_secret.0, &claims);
@@ -217,7 +217,8 @@ impl State {
                     || current
                         .credentials
                         .expiration
-                        .checked_sub_signed(self.lead_time())
+                        .checked_sub(self.lead_time())
+                        .ok()
                         .is_none_or(|due| now >= due)
                     // A clock moved backwards past the issue time: issue anew so LastUpdated ≤ now.
                     || now < current.credentials.last_updated
@@ -231,10 +232,8 @@ impl State {
             .expect("invariant: credentials were just issued")
     }
 
-    fn rotate_for(&mut self, role: &str, now: DateTime<Utc>) -> Issued {
-        let expires_at = now
-            .checked_add_signed(self.lifetime())
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    fn rotate_for(&mut self, role: &str, now: Timestamp) -> Issued {
+        let expires_at = now.checked_add(self.lifetime()).unwrap_or(Timestamp::MAX);
         let issued = self.issue(role, now, expires_at);
         self.previous = self.current.replace(issued.clone());
         issued
@@ -251,10 +250,10 @@ impl State {
     pub fn expired_credentials(&mut self, role: &str) -> Issued {
         let now = self.now();
         let expires_at = now
-            .checked_sub_signed(chrono::Duration::seconds(60))
+            .checked_sub(SignedDuration::from_secs(60))
             .unwrap_or(now);
         let issued_at = expires_at
-            .checked_sub_signed(self.lifetime())
+            .checked_sub(self.lifetime())
             .unwrap_or(expires_at);
         self.issue(role, issued_at, expires_at)
     }
@@ -271,7 +270,7 @@ impl State {
         let nonce: u64 = rand::random();
         let body = URL_SAFE_NO_PAD.encode(format!(
             "{}:{nonce:016x}",
-            self.now().timestamp().saturating_add(ttl_seconds)
+            self.now().as_second().saturating_add(ttl_seconds)
         ));
         let mac = URL_SAFE_NO_PAD.encode(self.token_mac(&body).finalize().into_bytes());
         format!("{body}.{mac}")
@@ -297,7 +296,7 @@ impl State {
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.split_once(':').and_then(|(e, _)| e.parse::<i64>().ok()));
         match expiry {
-            Some(expiry) if self.now().timestamp() < expiry => TokenUse::Valid,
+            Some(expiry) if self.now().as_second() < expiry => TokenUse::Valid,
             _ => TokenUse::Invalid,
         }
     }
@@ -369,7 +368,7 @@ impl State {
     pub fn snapshot(&self) -> StateSnapshot {
         StateSnapshot {
             now: self.now(),
-            clock_offset_seconds: self.clock_offset.num_seconds(),
+            clock_offset_seconds: self.clock_offset.as_secs(),
             hardened: self.settings.hardened,
             role: self.settings.role.clone(),
             region_id: self.settings.instance.region_id.clone(),
@@ -393,11 +392,11 @@ mod tests {
         assert_eq!(state.credentials("r").claims.serial, first.claims.serial);
         // Jump to just before the lead time: same credentials.
         state
-            .set_clock_offset(chrono::Duration::seconds(6 * 3600 - 30 * 60 - 5))
+            .set_clock_offset(SignedDuration::from_secs(6 * 3600 - 30 * 60 - 5))
             .unwrap();
         assert_eq!(state.credentials("r").claims.serial, first.claims.serial);
         state
-            .set_clock_offset(chrono::Duration::seconds(6 * 3600 - 30 * 60 + 1))
+            .set_clock_offset(SignedDuration::from_secs(6 * 3600 - 30 * 60 + 1))
             .unwrap();
         let second = state.credentials("r");
         assert_ne!(second.claims.serial, first.claims.serial);
@@ -426,7 +425,7 @@ mod tests {
         let other = State::new(Settings::default()).issue_token(60);
         assert_eq!(state.check_token(Some(&other)), TokenUse::Invalid);
         state
-            .set_clock_offset(chrono::Duration::seconds(61))
+            .set_clock_offset(SignedDuration::from_secs(61))
             .unwrap();
         assert_eq!(state.check_token(Some(&token)), TokenUse::Invalid);
     }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use fake_metadata::settings::DEFAULT_ROLE;
 use fake_metadata::{FakeMetadata, Running, Settings};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const CREDS: &str = "/latest/meta-data/ram/security-credentials/";
 
@@ -24,22 +23,7 @@ async fn start() -> Running {
 }
 
 async fn admin(fake: &Running, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let r = client()
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", fake.admin_url()),
-        )
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("the admin listener answers");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
+    fake_server_kit::testing::admin_call(&fake.admin_url(), method, path, body).await
 }
 
 async fn credentials_status(fake: &Running) -> u16 {
@@ -54,23 +38,7 @@ async fn credentials_status(fake: &Running) -> u16 {
 
 /// Sends a request whose head carries a header of `size` bytes and returns the raw answer.
 async fn oversized_head(addr: std::net::SocketAddr, size: usize) -> String {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut read, mut write) = stream.into_split();
-    let writer = tokio::spawn(async move {
-        let head = format!(
-            "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-            "a".repeat(size)
-        );
-        // The server may close once it answered; a failed write is part of the scenario.
-        let _ = write.write_all(head.as_bytes()).await;
-    });
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer))
-        .await
-        .expect("the answer comes within 20 s")
-        .expect("the connection is closed cleanly, not reset");
-    writer.abort();
-    String::from_utf8_lossy(&answer).into_owned()
+    fake_server_kit::testing::oversized_head(addr, "x", "/latest/meta-data/", size).await
 }
 
 #[tokio::test]
@@ -82,20 +50,9 @@ async fn an_absurd_clock_offset_is_refused_and_the_fake_keeps_serving() {
         ("-9223372036854775808", "-9223372036854775808"),
         ("1e300", "1e+300"),
     ] {
-        let (status, body) = admin(
-            &fake,
-            "PUT",
-            "/clock",
-            &format!(r#"{{"offset_seconds": {value}}}"#),
-        )
-        .await;
-        assert_eq!(status, 400, "{value}: {body}");
-        assert_eq!(body["field"], "offset_seconds", "{body}");
-        let error = body["error"].as_str().unwrap();
-        assert!(
-            error.contains(text) && error.contains("3155760000"),
-            "names the value and the range: {error}"
-        );
+        let body = format!(r#"{{"offset_seconds": {value}}}"#);
+        let answer = admin(&fake, "PUT", "/clock", &body).await;
+        fake_server_kit::testing::assert_refused(&answer, "offset_seconds", &[text, "3155760000"]);
         assert_eq!(
             fake.admin().state().clock_offset_seconds,
             0,
@@ -169,9 +126,9 @@ async fn every_admin_input_is_checked_and_refusals_change_nothing() {
         (
             "PUT",
             "/settings",
-            r#"{"credential-lifetime": "99999999999999d"}"#,
+            r#"{"credential-lifetime": "2562047h"}"#,
             "credential-lifetime",
-            "99999999999999d",
+            "2562047h",
         ),
         (
             "PUT",

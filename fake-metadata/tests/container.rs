@@ -7,7 +7,7 @@ mod containers;
 
 use std::time::Duration;
 
-use containers::{Container, Engine, engine_or_skip, image, poll, split_ref};
+use containers::{Container, poll, split_ref};
 use fake_metadata::settings::DEFAULT_ROLE;
 use fake_metadata::testcontainers::FakeMetadata;
 use testcontainers::runners::AsyncRunner as _;
@@ -52,27 +52,11 @@ async fn assert_serves_role_credentials(base: &str) {
 
 #[tokio::test]
 async fn image_runs_non_root_from_scratch_and_serves_role_credentials() {
-    let Some(engine) = engine_or_skip("fake-metadata image") else {
+    let Some((engine, reference)) =
+        containers::checked_image_or_skip("fake-metadata image", "fake-metadata")
+    else {
         return;
     };
-    let reference = image(engine, "fake-metadata");
-    let user = engine.run(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{.Config.User}}",
-        &reference,
-    ]);
-    assert_eq!(user, "65532:65532", "the image runs as a non-root user");
-    let size: u64 = engine
-        .run(&["image", "inspect", "--format", "{{.Size}}", &reference])
-        .parse()
-        .expect("size");
-    eprintln!("{reference}: {:.1} MB", size as f64 / 1e6);
-    assert!(
-        size < 40_000_000,
-        "one static binary on an empty base stays small: {size} bytes"
-    );
 
     let container = Container::start(
         engine,
@@ -104,15 +88,13 @@ async fn image_runs_non_root_from_scratch_and_serves_role_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn testcontainers_module_starts_the_image() {
     const NAME: &str = "testcontainers_module_starts_the_image";
-    let Some(engine) = engine_or_skip("fake-metadata testcontainers module") else {
+    let Some(reference) = containers::image_for_testcontainers(
+        NAME,
+        "fake-metadata testcontainers module",
+        "fake-metadata",
+    ) else {
         return;
     };
-    let reference = image(engine, "fake-metadata");
-    if !containers::docker_api_configured(engine) {
-        assert_eq!(engine, Engine::Podman);
-        containers::rerun_with_docker_api(NAME, &reference);
-        return;
-    }
     let (name, tag) = split_ref(&reference);
     let container = FakeMetadata::default()
         .with_image(name, tag)

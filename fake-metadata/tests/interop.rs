@@ -87,14 +87,7 @@ struct Scenario {
 fn sdk_command(netns: &NetNs, python: &Path) -> Command {
     let mut command = netns.command(python);
     // The SDK must talk to 100.100.100.200 directly, whatever proxy the host has configured.
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
+    for var in fake_server_kit::testing::PROXY_VARIABLES {
         command.env_remove(var);
     }
     command

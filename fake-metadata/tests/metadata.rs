@@ -184,7 +184,7 @@ async fn credentials_document_has_the_real_layout_and_validates() {
     assert_eq!(doc.code.as_deref(), Some("Success"));
     let expiration = sts::parse_ecs_time(&doc.expiration).unwrap();
     let last_updated = sts::parse_ecs_time(&doc.last_updated).unwrap();
-    assert_eq!((expiration - last_updated).num_seconds(), 6 * 3600);
+    assert_eq!(expiration.as_second() - last_updated.as_second(), 6 * 3600);
     let (claims, secret) = sts::validate(
         DEFAULT_ACCOUNT_SECRET,
         &doc.access_key_id,
@@ -224,13 +224,13 @@ async fn rotation_by_lead_time_clock_offset_and_force() {
     let fake = start(settings).await;
     let admin = fake.admin();
     let first = credentials(&fake).await;
-    admin.set_clock_offset(chrono::Duration::seconds(3000 - 5));
+    admin.set_clock_offset(jiff::SignedDuration::from_secs(3000 - 5));
     assert_eq!(
         credentials(&fake).await,
         first,
         "not yet within the lead time"
     );
-    admin.set_clock_offset(chrono::Duration::seconds(3000 + 5));
+    admin.set_clock_offset(jiff::SignedDuration::from_secs(3000 + 5));
     let second = credentials(&fake).await;
     assert_ne!(second.access_key_id, first.access_key_id);
     assert!(second.expiration > first.expiration);
@@ -303,7 +303,8 @@ async fn hardened_required_mode() {
     assert!(EcsRamRoleCredentials::parse(&body).is_ok());
     // Lower-case header name (credentials-go) works too: reqwest sends lower case already; check
     // the token expires on the fake's clock.
-    fake.admin().set_clock_offset(chrono::Duration::seconds(61));
+    fake.admin()
+        .set_clock_offset(jiff::SignedDuration::from_secs(61));
     assert_eq!(get_with_token(&fake, &path, &token).await.0, 401);
     fake.admin().set_hardened(HardenedMode::Optional);
     assert_eq!(get(&fake, &path).await.0, 200);
@@ -394,7 +395,7 @@ async fn fault_probability_zero_never_fires_and_window_in_future_waits() {
         )
         .probability(0.0),
     );
-    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    let future = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
     admin.add_fault(
         FaultRule::new(
             "*",
@@ -406,7 +407,7 @@ async fn fault_probability_zero_never_fires_and_window_in_future_waits() {
         .window(Some(future), None),
     );
     assert_eq!(get(&fake, "/latest/meta-data/mac").await.0, 200);
-    admin.set_clock_offset(chrono::Duration::hours(2));
+    admin.set_clock_offset(jiff::SignedDuration::from_hours(2));
     assert_eq!(
         get(&fake, "/latest/meta-data/mac").await.0,
         502,
@@ -443,7 +444,7 @@ async fn fault_credential_shapes() {
     let (_, body) = get(&fake, &path).await;
     let doc = EcsRamRoleCredentials::parse(&body).unwrap();
     let expiration = sts::parse_ecs_time(&doc.expiration).unwrap();
-    assert!(expiration < chrono::Utc::now(), "already expired");
+    assert!(expiration < jiff::Timestamp::now(), "already expired");
     assert!(
         sts::validate(
             DEFAULT_ACCOUNT_SECRET,
@@ -486,7 +487,7 @@ async fn startup_faults_come_from_settings_and_reset_restores_them() {
     let admin = fake.admin();
     assert_eq!(get(&fake, "/latest/meta-data/mac").await.0, 500);
     admin.clear_faults();
-    admin.set_clock_offset(chrono::Duration::hours(1));
+    admin.set_clock_offset(jiff::SignedDuration::from_hours(1));
     admin.set_hardened(HardenedMode::Required);
     admin.reset();
     let state = admin.state();

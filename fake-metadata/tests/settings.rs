@@ -92,7 +92,7 @@ async fn put_settings_resets_to_them_as_if_freshly_started() {
         200
     );
     admin.add_fault(FaultRule::new("/nowhere", FaultKind::DropConnection));
-    admin.set_clock_offset(chrono::Duration::hours(3));
+    admin.set_clock_offset(jiff::SignedDuration::from_hours(3));
     admin.set_spot_termination(Some("2026-11-28T20:00:00Z".into()));
 
     let (status, state) = put_settings(&fake, &scenario()).await;
@@ -249,7 +249,7 @@ async fn in_process_replace_settings() {
     assert_eq!(settings.listen, fake.local_addr());
     settings.instance.region_id = "cn-shanghai".into();
     settings.account_secret = AccountSecret(SCENARIO_SECRET.into());
-    admin.set_clock_offset(chrono::Duration::minutes(5));
+    admin.set_clock_offset(jiff::SignedDuration::from_mins(5));
     admin.replace_settings(settings.clone()).unwrap();
     let state = admin.state();
     assert_eq!(

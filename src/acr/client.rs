@@ -339,8 +339,7 @@ impl AcrClient {
             }
         };
         let base = endpoint.trim_end_matches('/');
-        // acs-wire signs with a chrono time.
-        let now = chrono::Utc::now();
+        let now = jiff::Timestamp::now();
         let nonce = uuid_like_nonce();
         let request = match (call, self.settings.signature) {
             (Call::Rpc { action, params }, SignatureVersion::V1) => {

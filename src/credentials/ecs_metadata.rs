@@ -272,14 +272,6 @@ impl EcsMetadataClient {
                 reason: e.reason,
             }
         })?;
-        // acs-wire parses into a chrono time.
-        let expiration =
-            Timestamp::from_millisecond(expiration.timestamp_millis()).map_err(|e| {
-                CredentialsError::MetadataDocument {
-                    url: url.clone(),
-                    reason: format!("Expiration out of range: {e}"),
-                }
-            })?;
         let now = Timestamp::now();
         if expiration <= now {
             return Err(CredentialsError::MetadataDocument {

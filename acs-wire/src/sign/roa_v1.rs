@@ -3,8 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use jiff::Timestamp;
 use sha1::Sha1;
 
 use super::{Credentials, RFC1123_FORMAT, SignableRequest};
@@ -85,10 +85,10 @@ pub fn signature(access_key_secret: &str, string_to_sign: &str) -> String {
 pub fn sign_headers(
     request: &mut SignableRequest,
     credentials: &Credentials,
-    now: DateTime<Utc>,
+    now: Timestamp,
     nonce: &str,
 ) {
-    request.set_header("date", &now.format(RFC1123_FORMAT).to_string());
+    request.set_header("date", &now.strftime(RFC1123_FORMAT).to_string());
     if request.header("accept").is_none() {
         request.set_header("accept", "application/json");
     }
@@ -149,9 +149,7 @@ mod tests {
         };
         let mut req = SignableRequest::new("GET", "cr.cn-hangzhou.aliyuncs.com", "/tokens");
         req.set_header("x-acs-version", "2016-06-07");
-        let now = DateTime::parse_from_rfc3339("2026-11-28T19:03:52Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now: Timestamp = "2026-11-28T19:03:52Z".parse().unwrap();
         sign_headers(&mut req, &creds, now, "nonce");
         assert_eq!(req.header("date"), Some("Sat, 28 Nov 2026 19:03:52 GMT"));
         let auth = req.header("authorization").unwrap().to_owned();

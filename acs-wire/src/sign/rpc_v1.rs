@@ -2,8 +2,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use jiff::Timestamp;
 use sha1::Sha1;
 
 use super::encode::percent_encode;
@@ -45,7 +45,7 @@ pub fn sign_query(
     params: &mut Vec<(String, String)>,
     method: &str,
     credentials: &Credentials,
-    now: DateTime<Utc>,
+    now: Timestamp,
     nonce: &str,
 ) {
     let set = |params: &mut Vec<(String, String)>, k: &str, v: &str| {
@@ -55,7 +55,11 @@ pub fn sign_query(
     if !params.iter().any(|(k, _)| k == "Format") {
         set(params, "Format", "json");
     }
-    set(params, "Timestamp", &now.format(ISO8601_FORMAT).to_string());
+    set(
+        params,
+        "Timestamp",
+        &now.strftime(ISO8601_FORMAT).to_string(),
+    );
     set(params, "SignatureNonce", nonce);
     set(params, "SignatureMethod", "HMAC-SHA1");
     set(params, "SignatureVersion", "1.0");
@@ -105,9 +109,7 @@ mod tests {
             ("Version", "2018-12-01"),
             ("InstanceId", "cri-x"),
         ]);
-        let now = DateTime::parse_from_rfc3339("2026-11-28T19:03:52Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now: Timestamp = "2026-11-28T19:03:52Z".parse().unwrap();
         sign_query(&mut params, "POST", &creds, now, "n1");
         let get = |k: &str| {
             params

@@ -2,8 +2,8 @@
 //! with HMAC-SHA256, sent as
 //! `Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`.
 
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use super::encode::percent_encode;
@@ -178,12 +178,12 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, AuthorizationEr
 pub fn sign_request(
     request: &mut SignableRequest,
     credentials: &Credentials,
-    now: DateTime<Utc>,
+    now: Timestamp,
     nonce: &str,
 ) {
     let host = request.host.clone();
     request.set_header("host", &host);
-    request.set_header("x-acs-date", &now.format(ISO8601_FORMAT).to_string());
+    request.set_header("x-acs-date", &now.strftime(ISO8601_FORMAT).to_string());
     request.set_header("x-acs-signature-nonce", nonce);
     request.set_header("x-acs-content-sha256", &hashed_payload(&request.body));
     if request.header("accept").is_none() {

@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 use super::encode::{parse_query, percent_encode};
 use super::{ISO8601_FORMAT, RFC1123_FORMAT, roa_v1, rpc_v1, v3};
@@ -306,15 +307,14 @@ impl SignedRequest {
     }
 
     /// The timestamp as UTC: ISO 8601 (`Timestamp`, `x-acs-date`) or RFC 1123 (`date`).
-    pub fn timestamp_utc(&self) -> Result<DateTime<Utc>, SignatureError> {
-        let parsed = match self.scheme {
-            Scheme::RoaV1 => NaiveDateTime::parse_from_str(&self.timestamp, RFC1123_FORMAT),
-            Scheme::RpcV1 | Scheme::V3 => {
-                NaiveDateTime::parse_from_str(&self.timestamp, ISO8601_FORMAT)
-            }
+    pub fn timestamp_utc(&self) -> Result<Timestamp, SignatureError> {
+        let format = match self.scheme {
+            Scheme::RoaV1 => RFC1123_FORMAT,
+            Scheme::RpcV1 | Scheme::V3 => ISO8601_FORMAT,
         };
-        parsed
-            .map(|t| t.and_utc())
+        jiff::civil::DateTime::strptime(format, &self.timestamp)
+            .and_then(|civil| civil.to_zoned(TimeZone::UTC))
+            .map(|zoned| zoned.timestamp())
             .map_err(|_| SignatureError::InvalidTimeStampFormat(self.timestamp.clone()))
     }
 
@@ -476,8 +476,8 @@ mod tests {
             Err(SignatureError::DoesNotMatch { .. })
         ));
         assert_eq!(
-            s.timestamp_utc().unwrap().to_rfc3339(),
-            "2026-11-28T19:03:52+00:00"
+            s.timestamp_utc().unwrap().to_string(),
+            "2026-11-28T19:03:52Z"
         );
     }
 
@@ -508,7 +508,7 @@ mod tests {
         assert!(err.contains("GET\napplication/json\n\n\nSat, 28 Nov 2026 19:03:52 GMT\n"));
         assert!(err.ends_with("/tokens?RegionId=cn-beijing"), "{err}");
         assert!(!err.contains("testToken"));
-        assert_eq!(s.timestamp_utc().unwrap().timestamp(), 1_795_892_632);
+        assert_eq!(s.timestamp_utc().unwrap().as_second(), 1_795_892_632);
     }
 
     #[test]
@@ -574,7 +574,7 @@ mod tests {
             access_key_secret: "sk".into(),
             security_token: Some("a token/with+chars".into()),
         };
-        let now = Utc::now();
+        let now = Timestamp::now();
         // V3
         let mut req = SignableRequest::new("POST", "cr.cn-hangzhou.aliyuncs.com", "/");
         req.query.push(("InstanceId".into(), "cri-1 *~".into()));

@@ -12,7 +12,6 @@ use super::{
     fingerprint, secs,
 };
 use super::{CREDENTIALS_PATH, CREDENTIALS_PREFIX};
-use crate::clouds::from_fake;
 
 pub(super) fn body(id: &str) -> Option<super::ScenarioFn> {
     Some(match id {
@@ -116,7 +115,7 @@ async fn ft1(ctx: &mut Ctx<'_>) -> Outcome {
     let outage = sts_expiry
         .and_then(|e| {
             Duration::try_from(
-                from_fake(e.timestamp_millis()).duration_since(jiff::Timestamp::now()),
+                e.duration_since(jiff::Timestamp::now()),
             )
             .ok()
         })

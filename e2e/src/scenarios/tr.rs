@@ -16,7 +16,6 @@ use super::mr::registry_info;
 use super::{
     CONVERGE_DEADLINE, Ctx, Outcome, START_DEADLINE, boxed, check, fail, fingerprint, secs,
 };
-use crate::clouds::from_fake;
 
 pub(super) fn body(id: &str) -> Option<super::ScenarioFn> {
     Some(match id {
@@ -306,7 +305,7 @@ async fn tr3(ctx: &mut Ctx<'_>) -> Outcome {
     ctx.figure("rotated-to", rotated.access_key_id.clone());
     // The next ACR call after the rotation must be signed with newer credentials (fake-acr logs
     // the signing AccessKeyId); a call refused as expired means the old ones were kept too long.
-    let expiry = from_fake(first.expiration.timestamp_millis());
+    let expiry = first.expiration;
     let wait = Duration::try_from(expiry.duration_since(jiff::Timestamp::now()))
         .unwrap_or_default()
         + Duration::from_secs(12);

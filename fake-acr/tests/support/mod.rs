@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use acs_wire::sign::{Credentials, SignableRequest, encode, roa_v1, rpc_v1, v3};
 use acs_wire::sts::{self, StsClaims};
-use chrono::{DateTime, Utc};
 use fake_acr::{FakeAcr, Running, Settings};
+use jiff::Timestamp;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A started fake plus an HTTPS client that resolves every fake host to it.
@@ -19,7 +19,7 @@ pub struct World {
 pub async fn start(settings: Settings) -> World {
     let fake = FakeAcr::start(settings).await.expect("fake-acr starts");
     let mut b = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).unwrap())
+        .tls_certs_merge([reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).unwrap()])
         .no_proxy();
     for h in fake.hosts() {
         b = b.resolve(&h, fake.addr());
@@ -119,7 +119,7 @@ pub fn v3_request(
     action: &str,
     params: &[(&str, &str)],
     creds: &Credentials,
-    now: DateTime<Utc>,
+    now: Timestamp,
     nonce: &str,
 ) -> SignableRequest {
     let host = format!("cr.{region}.aliyuncs.com:{}", w.fake.addr().port());
@@ -141,7 +141,7 @@ pub fn rpc_request(
     action: &str,
     params: &[(&str, &str)],
     creds: &Credentials,
-    now: DateTime<Utc>,
+    now: Timestamp,
     nonce: &str,
 ) -> SignableRequest {
     let host = format!("cr.{region}.aliyuncs.com:{}", w.fake.addr().port());
@@ -163,7 +163,7 @@ pub fn roa_tokens_request(
     w: &World,
     region: &str,
     creds: &Credentials,
-    now: DateTime<Utc>,
+    now: Timestamp,
     nonce: &str,
 ) -> SignableRequest {
     let host = format!("cr.{region}.aliyuncs.com:{}", w.fake.addr().port());

@@ -144,6 +144,50 @@ pub fn podman_conf() -> PathBuf {
     path
 }
 
+/// The engine and image `name` (built by images.sh), checked non-root and small
+/// ([`assert_non_root_and_small`]); none when there is no engine (skipped).
+pub fn checked_image_or_skip(what: &str, name: &str) -> Option<(Engine, String)> {
+    let engine = engine_or_skip(what)?;
+    let reference = image(engine, name);
+    assert_non_root_and_small(engine, &reference);
+    Some((engine, reference))
+}
+
+/// The image runs as the non-root user 65532 and, one static binary on an empty base, stays
+/// under 40 MB.
+pub fn assert_non_root_and_small(engine: Engine, reference: &str) {
+    let user = engine.run(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.User}}",
+        reference,
+    ]);
+    assert_eq!(user, "65532:65532", "the image runs as a non-root user");
+    let size: u64 = engine
+        .run(&["image", "inspect", "--format", "{{.Size}}", reference])
+        .parse()
+        .expect("size");
+    eprintln!("{reference}: {:.1} MB", size as f64 / 1e6);
+    assert!(
+        size < 40_000_000,
+        "one static binary on an empty base stays small: {size} bytes"
+    );
+}
+
+/// The image `name` for test `test` to start through testcontainers; none when there is no
+/// engine (skipped) or the test was re-run in a child with podman's Docker API.
+pub fn image_for_testcontainers(test: &str, what: &str, name: &str) -> Option<String> {
+    let engine = engine_or_skip(what)?;
+    let reference = image(engine, name);
+    if !docker_api_configured(engine) {
+        assert_eq!(engine, Engine::Podman);
+        rerun_with_docker_api(test, &reference);
+        return None;
+    }
+    Some(reference)
+}
+
 /// Builds (or finds, by source hash) image `name` with images.sh; returns its reference.
 pub fn image(engine: Engine, name: &str) -> String {
     // A re-run child uses the image its parent built (sources may have changed since).

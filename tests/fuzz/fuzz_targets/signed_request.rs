@@ -5,7 +5,6 @@
 
 use acs_wire::sign::verify::{IncomingRequest, SignedRequest};
 use acs_wire::sign::{Credentials, SignableRequest, roa_v1, rpc_v1, v3};
-use chrono::{TimeZone as _, Utc};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -85,7 +84,7 @@ fuzz_target!(|input: Input<'_>| {
         access_key_secret: input.secret.to_owned(),
         security_token: input.token.clone().filter(|t| ascii(t) && !t.is_empty()),
     };
-    let Some(now) = Utc.timestamp_opt(i64::from(input.unix), 0).single() else {
+    let Ok(now) = jiff::Timestamp::from_second(i64::from(input.unix)) else {
         return;
     };
     // Parameters: unique names, none the signers set themselves.

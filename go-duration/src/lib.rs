@@ -1,8 +1,15 @@
-//! Go `time.Duration` text: `ParseDuration` and `Duration.String`, byte for byte.
+//! go-duration: Go's `time.Duration` text — `ParseDuration` and `Duration.String` — byte for byte.
 //!
-//! `expiring-threshold` is written by users of a Go program, so `15m`, `1h30m`, `90s`, `1.5h`,
-//! `500ms` and `+15m` must mean exactly what Go's `time.ParseDuration` makes of them, and what we
-//! print must be what Go prints (`15m0s`), so that messages read the same as the official helper's.
+//! Named for what it is: the one duration grammar of the workspace. The refresher's
+//! `expiring-threshold` is written by users of a Go program and the fakes' lifetimes by the same
+//! people, so `15m`, `1h30m`, `90s`, `1.5h`, `500ms` and `+15m` must mean exactly what Go's
+//! `time.ParseDuration` makes of them, and what we print must be what Go prints (`15m0s`), so
+//! that messages read the same as the official helper's. No dependencies beyond `thiserror`, so
+//! every crate (the refresher, the fakes, the conformance suite) can use it.
+//!
+//! - [`parse`]: a non-negative [`Duration`] (what lifetimes and thresholds are).
+//! - [`parse_nanos`]: Go's signed `int64` nanoseconds, the whole grammar including negatives.
+//! - [`format`]: Go's `Duration.String`.
 
 use std::time::Duration;
 
@@ -67,6 +74,26 @@ fn unit_nanos(unit: &str) -> Option<u64> {
 ///
 /// Negative values, which Go allows, are refused with [`DurationError::Negative`] (except `-0`).
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let (negative, magnitude) = parse_magnitude(text)?;
+    if negative && magnitude != 0 {
+        return Err(DurationError::Negative(text.to_owned()));
+    }
+    Ok(Duration::from_nanos(magnitude))
+}
+
+/// Parses a Go duration exactly as `time.ParseDuration` does: signed nanoseconds, `i64` range.
+pub fn parse_nanos(text: &str) -> Result<i64, DurationError> {
+    let (negative, magnitude) = parse_magnitude(text)?;
+    if negative {
+        // The magnitude is at most 2^63 here, so the negation fits (2^63 gives i64::MIN).
+        Ok(0i64.wrapping_sub_unsigned(magnitude))
+    } else {
+        Ok(magnitude as i64)
+    }
+}
+
+/// The sign and the magnitude in nanoseconds: at most 2^63 when negative, 2^63-1 otherwise.
+fn parse_magnitude(text: &str) -> Result<(bool, u64), DurationError> {
     let invalid = || DurationError::Invalid(text.to_owned());
     let mut s = text.as_bytes();
     let mut negative = false;
@@ -77,7 +104,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         s = rest;
     }
     if s == b"0" {
-        return Ok(Duration::ZERO);
+        return Ok((negative, 0));
     }
     if s.is_empty() {
         return Err(invalid());
@@ -136,17 +163,10 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
             return Err(invalid());
         }
     }
-    if negative {
-        return if total == 0 {
-            Ok(Duration::ZERO)
-        } else {
-            Err(DurationError::Negative(text.to_owned()))
-        };
-    }
-    if total > OVERFLOW - 1 {
+    if !negative && total > OVERFLOW - 1 {
         return Err(invalid());
     }
-    Ok(Duration::from_nanos(total))
+    Ok((negative, total))
 }
 
 /// Consumes `[0-9]*`; `None` on overflow past 2^63, as Go's `leadingInt`.
@@ -292,6 +312,99 @@ mod tests {
         assert_eq!(parse("-15m"), Err(DurationError::Negative("-15m".into())));
         assert!(parse("9223372036854775808ns").is_err());
         assert!(parse("2562048h").is_err());
+    }
+
+    /// Go's own table (`time_test.go`, `parseDurationTests`): every valid text and its value.
+    #[test]
+    fn go_documented_examples() {
+        const NS: i64 = 1;
+        const US: i64 = 1_000;
+        const MS: i64 = 1_000_000;
+        const S: i64 = 1_000_000_000;
+        const M: i64 = 60 * S;
+        const H: i64 = 60 * M;
+        let cases: &[(&str, i64)] = &[
+            ("0", 0),
+            ("5s", 5 * S),
+            ("30s", 30 * S),
+            ("1478s", 1478 * S),
+            ("-5s", -5 * S),
+            ("+5s", 5 * S),
+            ("-0", 0),
+            ("+0", 0),
+            ("5.0s", 5 * S),
+            ("5.6s", 5 * S + 600 * MS),
+            ("5.s", 5 * S),
+            (".5s", 500 * MS),
+            ("1.0s", S),
+            ("1.00s", S),
+            ("1.004s", S + 4 * MS),
+            ("1.0040s", S + 4 * MS),
+            ("100.00100s", 100 * S + MS),
+            ("10ns", 10 * NS),
+            ("11us", 11 * US),
+            ("12\u{b5}s", 12 * US),
+            ("12\u{3bc}s", 12 * US),
+            ("13ms", 13 * MS),
+            ("14s", 14 * S),
+            ("15m", 15 * M),
+            ("16h", 16 * H),
+            ("3h30m", 3 * H + 30 * M),
+            ("10.5s4m", 4 * M + 10 * S + 500 * MS),
+            ("-2m3.4s", -(2 * M + 3 * S + 400 * MS)),
+            (
+                "1h2m3s4ms5us6ns",
+                H + 2 * M + 3 * S + 4 * MS + 5 * US + 6 * NS,
+            ),
+            ("39h9m14.425s", 39 * H + 9 * M + 14 * S + 425 * MS),
+            ("52763797000ns", 52763797000 * NS),
+            ("0.3333333333333333333h", 20 * M),
+            ("9007199254740993ns", (1 << 53) + 1),
+            ("9223372036854775807ns", i64::MAX),
+            ("9223372036854775.807us", i64::MAX),
+            ("9223372036s854ms775us807ns", i64::MAX),
+            ("-9223372036854775808ns", i64::MIN),
+            ("-9223372036854775.808us", i64::MIN),
+            ("-9223372036s854ms775us808ns", i64::MIN),
+            ("-2562047h47m16.854775808s", i64::MIN),
+            ("0.100000000000000000000h", 6 * M),
+            (
+                "0.830103483285477580700h",
+                49 * M + 48 * S + 372_539_827 * NS,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_nanos(text), Ok(*want), "{text:?}");
+        }
+    }
+
+    /// Go's error table (`parseDurationErrorTests`), each refused with a message naming the text.
+    #[test]
+    fn go_documented_errors() {
+        for text in [
+            "",
+            "3",
+            "-",
+            "s",
+            ".",
+            "-.",
+            ".s",
+            "+.s",
+            "1d",
+            "\u{85}\u{85}",
+            "\u{ff}ff",
+            "hello \u{ff}ff world",
+            "9223372036854775808ns",
+            "9223372036854775.808us",
+            "9223372036854ms775us808ns",
+            "-9223372036854775809ns",
+        ] {
+            let err = parse_nanos(text).expect_err(text);
+            assert!(
+                err.to_string().contains(&format!("'{text}'")),
+                "{text:?}: {err}"
+            );
+        }
     }
 
     #[test]
