@@ -108,7 +108,6 @@ impl FakesSource {
     }
 }
 
-
 /// One `GetAuthorizationToken` call (either edition) as fake-acr logged it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenCall {

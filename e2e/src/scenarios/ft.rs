@@ -113,12 +113,7 @@ async fn ft1(ctx: &mut Ctx<'_>) -> Outcome {
         .await?;
     // The outage lasts until the STS credentials served before it have expired, plus 3 s.
     let outage = sts_expiry
-        .and_then(|e| {
-            Duration::try_from(
-                e.duration_since(jiff::Timestamp::now()),
-            )
-            .ok()
-        })
+        .and_then(|e| Duration::try_from(e.duration_since(jiff::Timestamp::now())).ok())
         .unwrap_or_default()
         + Duration::from_secs(3);
     keep_in_place_during(ctx, outage, "while the metadata server is down").await?;
