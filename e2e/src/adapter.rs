@@ -739,7 +739,6 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
             return Ok(candidate);
         }
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Called from the `acr-conformance` binary (`cargo run -p acr-conformance`): select the same
     // package plus acr-refresher, without a target filter, so cargo unifies features exactly as
     // that build did; everything but acr-refresher's 20-line `main` is already built then. Built
@@ -760,10 +759,15 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
     if release {
         args.push("--release");
     }
-    let command = format!("{cargo} {}", args.join(" "));
+    let mut cargo = Command::from(crate::cargo_env::command());
+    let command = format!(
+        "{} {}",
+        cargo.as_std().get_program().to_string_lossy(),
+        args.join(" ")
+    );
     eprintln!("building the reference refresher from the current source: {command}");
     let started = std::time::Instant::now();
-    let status = Command::new(&cargo)
+    let status = cargo
         .args(&args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()

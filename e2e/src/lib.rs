@@ -5,6 +5,7 @@
 //!   optionally a node: kubelet and containerd) started as processes for tests, plus the
 //!   `cluster up|down` commands of the `acr-conformance` binary.
 //! - [`audit`]: the local apiserver's audit log of write requests, read back per user.
+//! - [`cargo_env`]: running cargo from a program cargo started, without its per-package variables.
 //! - [`catalogue`]: the scenario IDs, titles, groups and levels of docs/conformance.md.
 //! - [`host_proxy`]: a loopback CONNECT proxy that routes Alibaba host names to the fakes.
 //! - [`adapter`]: how an implementation is run (process, docker credential helper, kubelet plugin).
@@ -28,6 +29,7 @@
 
 pub mod adapter;
 pub mod audit;
+pub mod cargo_env;
 pub mod catalogue;
 pub mod clouds;
 pub mod cluster;

@@ -89,8 +89,7 @@ fn naive_refresher() -> PathBuf {
         .to_path_buf();
     let binary = profile_dir.join("examples").join("naive_refresher");
     if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
+        let status = acr_conformance::cargo_env::command()
             .args([
                 "build",
                 "--quiet",

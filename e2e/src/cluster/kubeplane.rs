@@ -5,13 +5,12 @@
 //! line that it and the node's runtime ([`super::runtime`]) use.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead as _, IsTerminal as _, Read, Write as _};
+use std::io::{self, BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
+use super::build_cache::CachedBuild;
 use super::error::{Error, io_error};
 
 /// Writes a progress line straight to the stderr stream: `eprintln!` inside a test is captured by
@@ -105,10 +104,22 @@ pub fn kubeplane_without_build() -> Option<PathBuf> {
     if let Ok(Some(bin)) = explicit_kubeplane() {
         return Some(bin);
     }
-    let key = source_key(&source_dir()).ok()?;
-    let dir = cache_dir().ok()?;
+    let cached = cached_build().ok()?;
+    cached.is_current().then(|| cached.output().to_path_buf())
+}
+
+/// Where the build of the current sources is cached: `<cache_dir>/kubeplane`, stamped with the
+/// sources' key.
+fn cached_build() -> Result<CachedBuild, Error> {
+    let dir = cache_dir()?;
     let binary = dir.join("kubeplane");
-    is_current(&binary, &dir.join("kubeplane.source-sha256"), &key).then_some(binary)
+    CachedBuild::new(
+        dir,
+        binary,
+        "kubeplane.source-sha256",
+        &source_dir(),
+        &SOURCE_FILES,
+    )
 }
 
 /// The files whose content decides whether a cached binary is still current.
@@ -147,59 +158,10 @@ pub fn ensure_kubeplane() -> Result<PathBuf, Error> {
     if let Some(bin) = explicit_kubeplane()? {
         return Ok(bin);
     }
-    let source_dir = source_dir();
-    let key = source_key(&source_dir)?;
-    let dir = cache_dir()?;
-    let binary = dir.join("kubeplane");
-    let stamp = dir.join("kubeplane.source-sha256");
-    if is_current(&binary, &stamp, &key) {
-        return Ok(binary);
-    }
-
-    fs::create_dir_all(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
-    let lock_path = dir.join("build.lock");
-    let lock =
-        File::create(&lock_path).map_err(io_error(format!("opening {}", lock_path.display())))?;
-    if lock.try_lock().is_err() {
-        progress!(
-            "kubeplane: another process is building it, waiting ({})",
-            lock_path.display()
-        );
-        lock.lock()
-            .map_err(io_error(format!("locking {}", lock_path.display())))?;
-    }
-    // Whoever held the lock may have just built it.
-    if is_current(&binary, &stamp, &key) {
-        return Ok(binary);
-    }
-    build(&source_dir, &binary)?;
-    fs::write(&stamp, &key).map_err(io_error(format!("writing {}", stamp.display())))?;
+    let cached = cached_build()?;
+    let binary = cached.output().to_path_buf();
+    cached.ensure("kubeplane", || build(&source_dir(), &binary))?;
     Ok(binary)
-}
-
-pub(crate) fn is_current(binary: &Path, stamp: &Path, key: &str) -> bool {
-    binary.is_file() && fs::read_to_string(stamp).is_ok_and(|s| s == key)
-}
-
-/// SHA-256 over the names and contents of the module's source files.
-fn source_key(source_dir: &Path) -> Result<String, Error> {
-    files_key(source_dir, &SOURCE_FILES)
-}
-
-/// SHA-256 over the names and contents of `files` (paths relative to `source_dir`).
-pub(crate) fn files_key(source_dir: &Path, files: &[&str]) -> Result<String, Error> {
-    let mut hasher = Sha256::new();
-    for name in files {
-        let path = source_dir.join(name);
-        let mut content = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut content))
-            .map_err(io_error(format!("reading {}", path.display())))?;
-        hasher.update(name.as_bytes());
-        hasher.update((content.len() as u64).to_le_bytes());
-        hasher.update(&content);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 fn build(source_dir: &Path, binary: &Path) -> Result<(), Error> {
@@ -473,22 +435,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn source_key_changes_with_any_source_file() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        for name in SOURCE_FILES {
-            fs::write(dir.path().join(name), name).expect("write source");
-        }
-        let before = source_key(dir.path()).expect("key");
-        assert_eq!(
-            before,
-            source_key(dir.path()).expect("key"),
-            "key is deterministic"
-        );
-        fs::write(dir.path().join("go.sum"), "changed").expect("write go.sum");
-        assert_ne!(before, source_key(dir.path()).expect("key"));
-    }
-
-    #[test]
     fn progress_estimates_from_the_pace_once_some_packages_are_done() {
         assert_eq!(
             progress_line(
@@ -570,6 +516,6 @@ mod tests {
 
     #[test]
     fn the_committed_module_has_every_source_file() {
-        source_key(&source_dir()).expect("e2e/kubeplane must hold go.mod, go.sum and main.go");
+        cached_build().expect("e2e/kubeplane must hold go.mod, go.sum, main.go and keyring.go");
     }
 }

@@ -18,6 +18,7 @@
 //! (certificates and kubeconfigs), `process` (one component as an OS process), `runtime` (building
 //! and caching containerd).
 
+mod build_cache;
 pub mod cli;
 mod envtest_duties;
 mod error;

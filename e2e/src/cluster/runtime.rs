@@ -2,12 +2,13 @@
 //! `bridge`, `host-local` and `loopback`, and the sandbox image's `pause`, built from the Go module
 //! `e2e/containerd` on first use and cached. `runc` itself is the system's (it needs cgo).
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::build_cache::CachedBuild;
 use super::error::{Error, io_error};
-use super::kubeplane::{GoBuild, cache_base, files_key, go_build, is_current};
+use super::kubeplane::{GoBuild, cache_base, go_build};
 
 /// The containerd release the node runs (Kubernetes v1.36's kubelet needs containerd 2.x).
 pub const CONTAINERD_VERSION: &str = "v2.4.2";
@@ -52,25 +53,28 @@ pub fn source_dir() -> PathBuf {
 /// Returns the runtime binaries, building them first if the cache lacks a build of the current
 /// sources. Concurrent callers build once (a file lock). Blocking.
 pub fn ensure_runtime() -> Result<RuntimeBinaries, Error> {
-    let source_dir = source_dir();
-    let key = files_key(&source_dir, &SOURCE_FILES)?;
+    let cached = cached_build()?;
+    let bin = cached
+        .output()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    cached.ensure("node runtime", || build(&bin))?;
+    Ok(RuntimeBinaries { dir: bin })
+}
+
+/// Where the build of the current sources is cached: `<cache>/containerd/<version>/bin/`, whose
+/// `pause` (built last: the directory is renamed into place whole) stands for the whole set.
+fn cached_build() -> Result<CachedBuild, Error> {
     let cache = cache_base()?.join("containerd").join(CONTAINERD_VERSION);
-    let bin = cache.join("bin");
-    let stamp = cache.join("source-sha256");
-    // The last binary written stands for the whole set: the directory is renamed into place whole.
-    let marker = bin.join("pause");
-    if is_current(&marker, &stamp, &key) {
-        return Ok(RuntimeBinaries { dir: bin });
-    }
-    fs::create_dir_all(&cache).map_err(io_error(format!("creating {}", cache.display())))?;
-    let lock_path = cache.join("build.lock");
-    let lock =
-        File::create(&lock_path).map_err(io_error(format!("opening {}", lock_path.display())))?;
-    lock.lock()
-        .map_err(io_error(format!("locking {}", lock_path.display())))?;
-    if is_current(&marker, &stamp, &key) {
-        return Ok(RuntimeBinaries { dir: bin });
-    }
+    let marker = cache.join("bin").join("pause");
+    CachedBuild::new(cache, marker, "source-sha256", &source_dir(), &SOURCE_FILES)
+}
+
+/// Builds every command into `bin`, through a partial directory renamed into place.
+fn build(bin: &Path) -> Result<(), Error> {
+    let source_dir = source_dir();
+    let cache = bin.parent().map(Path::to_path_buf).unwrap_or_default();
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!(
@@ -108,7 +112,6 @@ pub fn ensure_runtime() -> Result<RuntimeBinaries, Error> {
         partial.display(),
         bin.display()
     )))?;
-    fs::write(&stamp, &key).map_err(io_error(format!("writing {}", stamp.display())))?;
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!(
@@ -118,7 +121,7 @@ pub fn ensure_runtime() -> Result<RuntimeBinaries, Error> {
         )
         .as_bytes(),
     );
-    Ok(RuntimeBinaries { dir: bin })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -127,7 +130,6 @@ mod tests {
 
     #[test]
     fn the_committed_module_has_every_source_file() {
-        files_key(&source_dir(), &SOURCE_FILES)
-            .expect("e2e/containerd must hold go.mod, go.sum and pause/main.go");
+        cached_build().expect("e2e/containerd must hold go.mod, go.sum and pause/main.go");
     }
 }

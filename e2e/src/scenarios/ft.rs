@@ -263,21 +263,13 @@ async fn ft3(ctx: &mut Ctx<'_>) -> Outcome {
     let event = loop {
         check_credentials_in_place(ctx, "while the role lacks cr:GetAuthorizationToken").await?;
         let warnings = ctx.warnings_since_mark(&mark).await?;
-        let mut found = None;
-        for (ns, name, r, m) in &warnings {
-            if format!("{r} {m}").contains(PERMISSION) && ctx.written_by_implementation(ns, name)? {
-                found = Some(format!("{r}: {m}"));
-                break;
-            }
-        }
+        let found =
+            ctx.by_implementation(&warnings, |r, m| format!("{r} {m}").contains(PERMISSION))?;
         if let Some(event) = found {
-            break event;
+            break event.said();
         }
         if t0.elapsed() > Duration::from_secs(20) {
-            let seen: Vec<String> = warnings
-                .iter()
-                .map(|(_, _, r, m)| format!("{r}: {m}"))
-                .collect();
+            let seen: Vec<String> = warnings.iter().map(|w| w.said()).collect();
             fail!(
                 "no Warning Event by the implementation naming the missing permission {PERMISSION} \
                  within 20 s of the fault; Warning Events since the fault: {seen:?}"

@@ -140,24 +140,23 @@ impl Ctx<'_> {
         image: &str,
         within: Duration,
     ) -> Result<(Duration, ProbeOutcome), Stop> {
-        let t0 = Instant::now();
-        let mut last;
-        loop {
-            let outcome = self.probe(namespace, sa, image).await?;
-            if outcome.pulled_with_credentials() {
-                return Ok((t0.elapsed(), outcome));
-            }
-            last = outcome.explain();
-            if t0.elapsed() >= within {
-                break;
-            }
-            self.check_alive().await?;
-            tokio::time::sleep(POLL).await;
+        match self
+            .poll_probe(
+                namespace,
+                sa,
+                image,
+                within,
+                ProbeOutcome::pulled_with_credentials,
+            )
+            .await?
+        {
+            Ok(done) => Ok(done),
+            Err(last) => fail!(
+                "a Pod in {namespace} (ServiceAccount {sa}) could not pull within {:.1} s — {}",
+                within.as_secs_f64(),
+                last.explain()
+            ),
         }
-        fail!(
-            "a Pod in {namespace} (ServiceAccount {sa}) could not pull within {:.1} s — {last}",
-            within.as_secs_f64()
-        )
     }
 
     /// Fails if a Pod created now could pull `image` with credentials, at any time during
@@ -245,18 +244,38 @@ impl Ctx<'_> {
         image: &str,
         within: Duration,
     ) -> Result<Duration, Stop> {
+        match self
+            .poll_probe(namespace, sa, image, within, |o| !o.pulled())
+            .await?
+        {
+            Ok((took, _)) => Ok(took),
+            Err(last) => fail!(
+                "a Pod in {namespace} (ServiceAccount {sa}) could still pull {:.1} s later — {}",
+                within.as_secs_f64(),
+                last.explain()
+            ),
+        }
+    }
+
+    /// Probes a Pod in `namespace` under `sa` pulling `image` every [`POLL`] until `done` holds
+    /// for the outcome: `Ok` with the time it took and that outcome, or `Err` with the last
+    /// outcome once `within` has passed. Stops early when the implementation is no longer running.
+    async fn poll_probe(
+        &mut self,
+        namespace: &str,
+        sa: &str,
+        image: &str,
+        within: Duration,
+        done: impl Fn(&ProbeOutcome) -> bool,
+    ) -> Result<Result<(Duration, ProbeOutcome), ProbeOutcome>, Stop> {
         let t0 = Instant::now();
         loop {
             let outcome = self.probe(namespace, sa, image).await?;
-            if !outcome.pulled() {
-                return Ok(t0.elapsed());
+            if done(&outcome) {
+                return Ok(Ok((t0.elapsed(), outcome)));
             }
             if t0.elapsed() >= within {
-                fail!(
-                    "a Pod in {namespace} (ServiceAccount {sa}) could still pull {:.1} s later — {}",
-                    within.as_secs_f64(),
-                    outcome.explain()
-                );
+                return Ok(Err(outcome));
             }
             self.check_alive().await?;
             tokio::time::sleep(POLL).await;
