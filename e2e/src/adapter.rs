@@ -709,6 +709,16 @@ pub fn registry_host(image: &str) -> String {
     }
 }
 
+/// `cargo build` arguments that give the reference refresher and the suite's example
+/// `naive_refresher` with the features `cargo test --workspace` resolves.
+pub const WORKSPACE_TEST_BUILD: [&str; 5] = [
+    "--workspace",
+    "--bin",
+    "acr-refresher",
+    "--example",
+    "naive_refresher",
+];
+
 /// The reference refresher binary next to this executable (same profile), built from the
 /// current source every run (or `ACR_REFRESHER_BIN`).
 pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
@@ -754,7 +764,11 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
     if from_conformance_binary {
         args.extend(["-p", "acr-conformance", "-p", "acr-refresher"]);
     } else {
-        args.extend(["-p", "acr-refresher", "--bin", "acr-refresher"]);
+        // From a test of `cargo test --workspace`: the whole workspace with an example selected
+        // (an example makes cargo resolve features with dev-dependencies, as a test build does),
+        // so the binary is the very one that test build made and nothing compiles again. The
+        // example is the suite's own flawed implementation, which its mutation tests run.
+        args.extend(WORKSPACE_TEST_BUILD);
     }
     if release {
         args.push("--release");

@@ -90,14 +90,8 @@ fn naive_refresher() -> PathBuf {
     let binary = profile_dir.join("examples").join("naive_refresher");
     if !binary.exists() {
         let status = acr_conformance::cargo_env::command()
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "acr-conformance",
-                "--example",
-                "naive_refresher",
-            ])
+            .args(["build", "--quiet"])
+            .args(acr_conformance::adapter::WORKSPACE_TEST_BUILD)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
