@@ -23,7 +23,8 @@ use crate::settings::{
 };
 use crate::world::World;
 
-/// One request as the log records it.
+/// One request as the log records it (`GET /log`). fake-metadata's `RequestRecord` is another
+/// shape on purpose: it records paths and tokens, this one OpenAPI actions, principals, results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Server time (with the clock offset), RFC 3339.
