@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post, put};
+use fake_server_kit::admin_api::{self, FaultOperations, Refusal};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,8 @@ use crate::settings::{
 };
 use crate::world::World;
 
-/// One request as the log records it.
+/// One request as the log records it (`GET /log`). fake-metadata's `RequestRecord` is another
+/// shape on purpose: it records paths and tokens, this one OpenAPI actions, principals, results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Server time (with the clock offset), RFC 3339.
@@ -480,22 +482,15 @@ async fn put_token_lifetime(State(a): State<Admin>, body: axum::body::Bytes) -> 
     }
 }
 
-/// `POST /faults`: one [`FaultRule`] (JSON, unknown keys refused), validated before it is added.
-async fn post_fault(State(a): State<Admin>, body: axum::body::Bytes) -> Response {
-    let rule: FaultRule = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return bad_request(AdminErrorBody {
-                error: format!("fake-acr fault rule: {e}"),
-                field: None,
-                hosts: Vec::new(),
-            });
-        }
-    };
-    match a.try_add_fault(rule) {
-        Ok(()) => StatusCode::CREATED.into_response(),
-        Err(e) => invalid("fault rule", &e),
-    }
+/// Where the request log is served (`GET`/`DELETE`).
+pub(crate) const LOG_PATH: &str = "/log";
+
+/// `POST /faults` after the kit parsed the rule: validated before it is added; fake-acr's rules
+/// have no id, so the 201 has no body.
+fn install_fault(a: &Admin, rule: FaultRule) -> Result<Option<u64>, Refusal> {
+    a.try_add_fault(rule)
+        .map(|()| None)
+        .map_err(|e| Refusal::new(format!("fake-acr fault rule: {e}"), Some(e.field.as_str())))
 }
 
 /// Every secret value a settings document carries (as text), to blank out of parser errors.
@@ -573,24 +568,17 @@ pub fn router(admin: Admin) -> axum::Router {
                 .put(put_settings),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/log",
-            get(|State(a): State<Admin>| async move { Json(a.log()) }).delete(
-                |State(a): State<Admin>| async move {
-                    a.clear_log();
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
-        .route(
-            "/faults",
-            get(|State(a): State<Admin>| async move { Json(a.faults()) })
-                .post(post_fault)
-                .delete(|State(a): State<Admin>| async move {
-                    a.clear_faults();
-                    StatusCode::NO_CONTENT
-                }),
-        )
+        .merge(admin_api::request_log(
+            LOG_PATH,
+            Admin::log,
+            Admin::clear_log,
+        ))
+        .merge(admin_api::fault_rules(FaultOperations {
+            rule_name: "fake-acr fault rule",
+            list: Admin::faults,
+            install: install_fault,
+            clear: Admin::clear_faults,
+        }))
         .route("/clock", put(put_clock))
         .route("/token-lifetime", put(put_token_lifetime))
         .route(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::admin::{LogEntry, ReplacedSettings};
+use crate::admin::{LOG_PATH, LogEntry, ReplacedSettings};
 use crate::faults::FaultRule;
 use crate::settings::Settings;
 
@@ -41,33 +41,27 @@ impl RemoteAdmin {
 
     /// `POST /faults`.
     pub async fn add_fault(&self, rule: &FaultRule) -> Result<(), RemoteAdminError> {
-        self.api
-            .call_empty(Method::POST, "/faults", Some(rule))
-            .await
+        self.api.add_fault_rule(rule).await
     }
 
     /// `GET /faults`.
     pub async fn faults(&self) -> Result<Vec<FaultRule>, RemoteAdminError> {
-        self.api.call(Method::GET, "/faults", None::<&()>).await
+        self.api.fault_rules().await
     }
 
     /// `DELETE /faults`.
     pub async fn clear_faults(&self) -> Result<(), RemoteAdminError> {
-        self.api
-            .call_empty(Method::DELETE, "/faults", None::<&()>)
-            .await
+        self.api.clear_fault_rules().await
     }
 
     /// `GET /log`.
     pub async fn log(&self) -> Result<Vec<LogEntry>, RemoteAdminError> {
-        self.api.call(Method::GET, "/log", None::<&()>).await
+        self.api.request_log(LOG_PATH).await
     }
 
     /// `DELETE /log`.
     pub async fn clear_log(&self) -> Result<(), RemoteAdminError> {
-        self.api
-            .call_empty(Method::DELETE, "/log", None::<&()>)
-            .await
+        self.api.clear_request_log(LOG_PATH).await
     }
 
     /// `PUT /clock {"offset_secs"}`.

@@ -151,6 +151,11 @@ impl Running {
         self.admin.clone()
     }
 
+    /// Address of the admin API listener.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
     /// Base URL of the admin HTTP API.
     pub fn admin_url(&self) -> String {
         format!("http://{}", self.admin_addr)

@@ -153,8 +153,6 @@ async fn get_text(url: &str) -> Result<String, EndpointsError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use ::testcontainers::Image as _;
 
     use super::*;
@@ -165,11 +163,7 @@ mod tests {
             .with_token_lifetime(Duration::from_secs(30))
             .with_account_secret("s3cr3t-value")
             .with_config_yaml("advertised_port: 443\n");
-        let env: BTreeMap<String, String> = image
-            .env_vars()
-            .into_iter()
-            .map(|(k, v)| (k.into().into_owned(), v.into().into_owned()))
-            .collect();
+        let env = fake_server_kit::testing::environment(&image);
         assert_eq!(env["FAKE_ACR_TOKEN_LIFETIME"], "30s");
         assert_eq!(env["FAKE_ACR_CONFIG"], CONFIG_PATH);
         assert_eq!(image.copy_to_sources().into_iter().count(), 1);

@@ -39,11 +39,8 @@ async fn normal_calls(w: &World) -> (u16, u16) {
     (r.status, ping.status().as_u16())
 }
 
-/// Sends a request whose head carries a header of `size` bytes and returns the raw answer.
-async fn oversized_head(addr: std::net::SocketAddr, size: usize) -> String {
-    let host = "registry.cn-hangzhou.aliyuncs.com";
-    fake_server_kit::testing::oversized_head(addr, host, "/v2/", size).await
-}
+/// The registry host the oversized heads are sent to.
+const REGISTRY_HOST: &str = "registry.cn-hangzhou.aliyuncs.com";
 
 #[tokio::test]
 async fn an_absurd_clock_offset_is_refused_and_every_service_keeps_answering() {
@@ -72,7 +69,7 @@ async fn an_absurd_clock_offset_is_refused_and_every_service_keeps_answering() {
 async fn every_admin_input_is_checked_and_refusals_change_nothing() {
     let w = start(Settings::default()).await;
     let before = w.fake.admin().settings();
-    for (method, path, body, field, named) in [
+    let refused = [
         (
             "PUT",
             "/token-lifetime",
@@ -166,15 +163,8 @@ async fn every_admin_input_is_checked_and_refusals_change_nothing() {
             "regions[0].personal_repositories[0].name",
             "namespace/name",
         ),
-    ] {
-        let (status, answer) = admin(&w, method, path, body).await;
-        assert_eq!(status, 400, "{method} {path} {body}: {answer}");
-        if !field.is_empty() {
-            assert_eq!(answer["field"], field, "{path} {body}: {answer}");
-        }
-        let error = answer["error"].as_str().unwrap_or_default();
-        assert!(error.contains(named), "{path} {body}: {error}");
-    }
+    ];
+    fake_server_kit::testing::assert_admin_refusals(&w.fake.admin_url(), &refused).await;
     assert!(
         w.fake.admin().settings() == before,
         "no refusal changed a setting"
@@ -189,25 +179,9 @@ async fn every_admin_input_is_checked_and_refusals_change_nothing() {
 
 #[tokio::test]
 async fn an_oversized_head_gets_431_and_an_oversized_body_413_on_both_listeners() {
-    let w = start(Settings {
-        plain_http: true,
-        ..Settings::default()
-    })
-    .await;
-    let admin_addr = w
-        .fake
-        .admin_url()
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    for addr in [w.fake.addr(), admin_addr] {
-        let answer = oversized_head(addr, 2 << 20).await;
-        assert!(
-            answer.starts_with("HTTP/1.1 431"),
-            "{addr}: {}",
-            answer.lines().next().unwrap_or("(no status line)")
-        );
-    }
+    let w = start(plain_http()).await;
+    let listeners = [w.fake.addr(), w.fake.admin_addr()];
+    fake_server_kit::testing::assert_head_too_large(&listeners, REGISTRY_HOST, "/v2/").await;
     let big = "x".repeat(3 << 20);
     let (status, _) = admin(&w, "PUT", "/settings", &big).await;
     assert_eq!(status, 413, "admin body over the limit");

@@ -9,9 +9,8 @@ mod containers;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use containers::{Container, poll, split_ref};
+use containers::{Container, poll};
 use fake_acr::testcontainers::FakeAcr;
-use testcontainers::runners::AsyncRunner as _;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const REGISTRY: &str = "registry.cn-hangzhou.aliyuncs.com";
@@ -86,14 +85,8 @@ async fn testcontainers_module_starts_the_image() {
     else {
         return;
     };
-    let (name, tag) = split_ref(&reference);
-    let container = FakeAcr::default()
-        .with_image(name, tag)
-        .with_token_lifetime(Duration::from_secs(120))
-        .on_loopback()
-        .start()
-        .await
-        .expect("starting fake-acr through testcontainers");
+    let image = FakeAcr::default().with_token_lifetime(Duration::from_secs(120));
+    let container = fake_server_kit::testing::start_on_loopback(image, &reference).await;
     let endpoints = FakeAcr::endpoints(&container)
         .await
         .expect("endpoints and CA");

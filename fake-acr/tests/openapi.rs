@@ -625,18 +625,11 @@ async fn faults_throttle_fail_delay_and_drop() {
 
 #[tokio::test]
 async fn admin_http_api_controls_the_fake() {
+    use fake_server_kit::testing::admin_call;
     let w = start(Settings::default()).await;
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = w.fake.admin_url();
-    let r = http
-        .post(format!("{base}/faults"))
-        .json(
-            &serde_json::json!({"action": "ListInstance", "status": 500, "code": "InternalError"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    let rule = r#"{"action": "ListInstance", "status": 500, "code": "InternalError"}"#;
+    assert_eq!(admin_call(&base, "POST", "/faults", rule).await.0, 201);
     let r = send(
         &w,
         &v3_request(
@@ -651,49 +644,22 @@ async fn admin_http_api_controls_the_fake() {
     )
     .await;
     assert_eq!((r.status, r.code()), (500, "InternalError"));
-    let log: Vec<serde_json::Value> = http
-        .get(format!("{base}/log"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(log.last().unwrap()["result"], "InternalError");
-    http.put(format!("{base}/clock"))
-        .json(&serde_json::json!({"offset_secs": 3600}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(w.fake.admin().clock_offset_secs(), 3600);
-    let ca = http
-        .get(format!("{base}/ca.pem"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(ca, w.fake.ca_pem());
+    let (_, log) = admin_call(&base, "GET", "/log", "").await;
     assert_eq!(
-        http.post(format!("{base}/reset"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
+        log.as_array().unwrap().last().unwrap()["result"],
+        "InternalError"
     );
+    admin_call(&base, "PUT", "/clock", r#"{"offset_secs": 3600}"#).await;
+    assert_eq!(w.fake.admin().clock_offset_secs(), 3600);
+    let (_, ca) = admin_call(&base, "GET", "/ca.pem", "").await;
+    assert_eq!(ca, w.fake.ca_pem());
+    assert_eq!(admin_call(&base, "POST", "/reset", "").await.0, 204);
     assert_eq!(w.fake.admin().clock_offset_secs(), 0);
 }
 
 #[tokio::test]
 async fn plain_http_mode_and_fault_probability_and_latency() {
-    let fake = fake_acr::FakeAcr::start(Settings {
-        plain_http: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let fake = fake_acr::FakeAcr::start(plain_http()).await.unwrap();
     assert!(fake.ca_pem().is_empty());
     let base = fake.endpoint_for("registry.cn-beijing.aliyuncs.com");
     assert!(base.starts_with("http://"), "{base}");

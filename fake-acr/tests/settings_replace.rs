@@ -62,16 +62,9 @@ async fn list_instance(w: &World, creds: &Credentials) -> Reply {
     .await
 }
 
-async fn put(http: &reqwest::Client, base: &str, body: &str) -> (u16, serde_json::Value) {
-    let r = http
-        .put(format!("{base}/settings"))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("admin API answers");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("a JSON answer"))
+/// `PUT /settings` with `body`: the status and the JSON answer.
+async fn put(base: &str, body: &str) -> (u16, serde_json::Value) {
+    fake_server_kit::testing::admin_call(base, "PUT", "/settings", body).await
 }
 
 #[tokio::test]
@@ -85,7 +78,7 @@ async fn put_settings_makes_the_fake_serve_the_new_world() {
     assert!(!w.fake.admin().log().is_empty());
 
     let body = serde_json::to_string(&scenario_settings()).unwrap();
-    let (status, answer) = put(&http, &base, &body).await;
+    let (status, answer) = put(&base, &body).await;
     assert_eq!(status, 200, "{answer}");
     let hosts: Vec<String> = serde_json::from_value(answer["hosts"].clone()).unwrap();
     assert_eq!(hosts, w.fake.hosts());
@@ -172,7 +165,7 @@ async fn put_settings_makes_the_fake_serve_the_new_world() {
     assert_eq!(shown.token_lifetime_secs, 120);
     assert_eq!(shown.listen, w.fake.addr());
     // Round trip: the redacted document PUT back keeps the running secrets.
-    let (status, answer) = put(&http, &base, &text).await;
+    let (status, answer) = put(&base, &text).await;
     assert_eq!(status, 200, "{answer}");
     ee_token(&w, "cn-hangzhou", "cri-hzdemo0000000001", &new_key()).await;
 }
@@ -180,11 +173,10 @@ async fn put_settings_makes_the_fake_serve_the_new_world() {
 #[tokio::test]
 async fn put_settings_refusals_name_the_reason_and_change_nothing() {
     let w = start(Settings::default()).await;
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = w.fake.admin_url();
     let before = w.fake.admin().settings();
 
-    let (status, answer) = put(&http, &base, r#"{"listen": "0.0.0.0:8443"}"#).await;
+    let (status, answer) = put(&base, r#"{"listen": "0.0.0.0:8443"}"#).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["field"], "listen");
     let error = answer["error"].as_str().unwrap();
@@ -192,7 +184,7 @@ async fn put_settings_refusals_name_the_reason_and_change_nothing() {
         error.contains("listen") && error.contains("live listener"),
         "{error}"
     );
-    let (status, answer) = put(&http, &base, r#"{"plain_http": true}"#).await;
+    let (status, answer) = put(&base, r#"{"plain_http": true}"#).await;
     assert_eq!(
         (status, answer["field"].as_str()),
         (400, Some("plain_http"))
@@ -203,19 +195,19 @@ async fn put_settings_refusals_name_the_reason_and_change_nothing() {
         id: "cn-shanghai".into(),
         personal_repositories: vec![],
     });
-    let (status, answer) = put(&http, &base, &serde_json::to_string(&more).unwrap()).await;
+    let (status, answer) = put(&base, &serde_json::to_string(&more).unwrap()).await;
     assert_eq!(status, 400, "{answer}");
     let hosts: Vec<String> = serde_json::from_value(answer["hosts"].clone()).unwrap();
     assert!(hosts.contains(&"dockerauth.cn-shanghai.aliyuncs.com".to_owned()));
     assert!(answer["error"].as_str().unwrap().contains("certificate"));
 
-    let (status, answer) = put(&http, &base, r#"{"token_lifetim": 5}"#).await;
+    let (status, answer) = put(&base, r#"{"token_lifetim": 5}"#).await;
     assert_eq!(status, 400);
     assert!(
         answer["error"].as_str().unwrap().contains("token_lifetim"),
         "{answer}"
     );
-    let (status, answer) = put(&http, &base, r#"{"token_lifetime_secs": 0}"#).await;
+    let (status, answer) = put(&base, r#"{"token_lifetime_secs": 0}"#).await;
     assert_eq!(status, 400);
     assert!(
         answer["error"]
@@ -223,17 +215,17 @@ async fn put_settings_refusals_name_the_reason_and_change_nothing() {
             .unwrap()
             .contains("token_lifetime_secs")
     );
-    let (status, answer) = put(&http, &base, "{not json").await;
+    let (status, answer) = put(&base, "{not json").await;
     assert_eq!(status, 400);
     assert!(answer["error"].as_str().unwrap().contains("not JSON"));
     // A secret of the wrong type is named by serde in its error; it must not come back.
     let body = json!({"account_secret": 987_654_321, "access_keys": [{"id": "k", "secret": ["s3cr3t-value"], "principal": "user/x"}]});
-    let (status, answer) = put(&http, &base, &body.to_string()).await;
+    let (status, answer) = put(&base, &body.to_string()).await;
     assert_eq!(status, 400);
     let error = answer.to_string();
     assert!(!error.contains("987654321"), "{error}");
     let body = json!({"access_keys": [{"id": "k", "secret": 31337, "principal": "user/x"}]});
-    let (status, answer) = put(&http, &base, &body.to_string()).await;
+    let (status, answer) = put(&base, &body.to_string()).await;
     assert_eq!(status, 400);
     assert!(!answer.to_string().contains("31337"), "{answer}");
 
@@ -244,12 +236,7 @@ async fn put_settings_refusals_name_the_reason_and_change_nothing() {
 
 #[tokio::test]
 async fn plain_http_fakes_take_new_host_names() {
-    let fake = fake_acr::FakeAcr::start(Settings {
-        plain_http: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let fake = fake_acr::FakeAcr::start(plain_http()).await.unwrap();
     let mut more = Settings::default();
     more.regions.push(Region {
         id: "cn-shanghai".into(),

@@ -2,11 +2,12 @@
 //! HTTP API on a separate listener.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxumState};
+use axum::extract::State as AxumState;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use fake_server_kit::admin_api::{self, FaultOperations, Refusal};
 use serde::{Deserialize, Serialize};
 
 use crate::faults::{FaultRule, InstalledFault};
@@ -223,13 +224,14 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+/// The message and, when the error is about one setting, its name.
+fn refusal(e: &SettingsError) -> Refusal {
+    Refusal::new(e.to_string(), e.field())
+}
+
 /// 400 with the message and, when the error is about one setting, its name.
 fn settings_error(e: &SettingsError) -> Response {
-    let mut body = serde_json::json!({ "error": e.to_string() });
-    if let Some(field) = e.field() {
-        body["field"] = field.into();
-    }
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    refusal(e).into_response()
 }
 
 /// A small admin body: a JSON object whose keys are all in `fields`, each present. Refusals
@@ -352,16 +354,13 @@ async fn put_spot(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
     }
 }
 
-/// `POST /faults`: one [`FaultRule`] (JSON), validated before it is installed.
-async fn post_fault(AxumState(a): AxumState<Admin>, body: Bytes) -> Response {
-    let rule: FaultRule = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("fault rule: {e}")),
-    };
-    match a.try_add_fault(rule) {
-        Ok(id) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
-        Err(e) => settings_error(&e),
-    }
+/// Where the request log is served (`GET`/`DELETE`).
+pub(crate) const REQUESTS_PATH: &str = "/requests";
+
+/// `POST /faults` after the kit parsed the rule: validated before it is installed; the 201
+/// carries the rule's id.
+fn install_fault(a: &Admin, rule: FaultRule) -> Result<Option<u64>, Refusal> {
+    a.try_add_fault(rule).map(Some).map_err(|e| refusal(&e))
 }
 
 /// The admin HTTP API.
@@ -371,39 +370,18 @@ pub fn router(admin: Admin) -> Router {
             "/state",
             get(|AxumState(a): AxumState<Admin>| async move { Json(a.state()) }),
         )
-        .route(
-            "/faults",
-            get(|AxumState(a): AxumState<Admin>| async move { Json(a.faults()) })
-                .post(post_fault)
-                .delete(|AxumState(a): AxumState<Admin>| async move {
-                    a.clear_faults();
-                    StatusCode::NO_CONTENT
-                }),
-        )
-        .route(
-            "/faults/{id}",
-            delete(
-                |AxumState(a): AxumState<Admin>, Path(id): Path<u64>| async move {
-                    if a.remove_fault(id) {
-                        StatusCode::NO_CONTENT.into_response()
-                    } else {
-                        error(
-                            StatusCode::NOT_FOUND,
-                            &format!("no fault rule with id {id}"),
-                        )
-                    }
-                },
-            ),
-        )
-        .route(
-            "/requests",
-            get(|AxumState(a): AxumState<Admin>| async move { Json(a.requests()) }).delete(
-                |AxumState(a): AxumState<Admin>| async move {
-                    a.clear_requests();
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
+        .merge(admin_api::fault_rules(FaultOperations {
+            rule_name: "fault rule",
+            list: Admin::faults,
+            install: install_fault,
+            clear: Admin::clear_faults,
+        }))
+        .merge(admin_api::fault_rule_removal(Admin::remove_fault))
+        .merge(admin_api::request_log(
+            REQUESTS_PATH,
+            Admin::requests,
+            Admin::clear_requests,
+        ))
         .route(
             "/rotate",
             post(|AxumState(a): AxumState<Admin>| async move {

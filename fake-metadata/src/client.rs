@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 
-use crate::admin::{ClockOffset, HardenedBody, RoleBody, SpotBody};
+use crate::admin::{ClockOffset, HardenedBody, REQUESTS_PATH, RoleBody, SpotBody};
 use crate::faults::{FaultRule, InstalledFault};
 use crate::settings::{HardenedMode, Settings};
 use crate::state::{CredentialsSummary, RequestRecord, StateSnapshot};
@@ -30,53 +30,32 @@ impl RemoteAdmin {
 
     /// `POST /faults`: installs a fault rule; returns its id.
     pub async fn add_fault(&self, rule: &FaultRule) -> Result<u64, RemoteAdminError> {
-        #[derive(serde::Deserialize)]
-        struct Created {
-            id: u64,
-        }
-        let created: Created = self.api.call(Method::POST, "/faults", Some(rule)).await?;
-        Ok(created.id)
+        self.api.add_numbered_fault_rule(rule).await
     }
 
     /// `DELETE /faults/{id}`: removes one rule; false when there is none with that id.
     pub async fn remove_fault(&self, id: u64) -> Result<bool, RemoteAdminError> {
-        let method = Method::DELETE;
-        let path = format!("/faults/{id}");
-        let response = self
-            .api
-            .send(method.clone(), &path, None::<&()>, None)
-            .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        self.api
-            .expect_success(&method, response)
-            .await
-            .map(|_| true)
+        self.api.remove_fault_rule(id).await
     }
 
     /// `DELETE /faults`: removes every rule.
     pub async fn clear_faults(&self) -> Result<(), RemoteAdminError> {
-        self.api
-            .call_empty(Method::DELETE, "/faults", None::<&()>)
-            .await
+        self.api.clear_fault_rules().await
     }
 
     /// `GET /faults`: the installed rules and how often each fired.
     pub async fn faults(&self) -> Result<Vec<InstalledFault>, RemoteAdminError> {
-        self.api.call(Method::GET, "/faults", None::<&()>).await
+        self.api.fault_rules().await
     }
 
     /// `GET /requests`: the request log, oldest first.
     pub async fn requests(&self) -> Result<Vec<RequestRecord>, RemoteAdminError> {
-        self.api.call(Method::GET, "/requests", None::<&()>).await
+        self.api.request_log(REQUESTS_PATH).await
     }
 
     /// `DELETE /requests`: empties the request log.
     pub async fn clear_requests(&self) -> Result<(), RemoteAdminError> {
-        self.api
-            .call_empty(Method::DELETE, "/requests", None::<&()>)
-            .await
+        self.api.clear_request_log(REQUESTS_PATH).await
     }
 
     /// `POST /rotate`: new credentials now; none when no role is attached.

@@ -40,7 +40,8 @@ impl TokenUse {
     }
 }
 
-/// One entry of the request log.
+/// One entry of the request log (`GET /requests`). fake-acr's `LogEntry` is another shape on
+/// purpose: it records OpenAPI actions, principals and results, this one paths and tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// When the request arrived, by the fake's (offset) clock.

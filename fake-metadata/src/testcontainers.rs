@@ -104,8 +104,6 @@ impl FakeMetadata {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use ::testcontainers::Image as _;
 
     use super::*;
@@ -117,11 +115,7 @@ mod tests {
             .with_hardened(HardenedMode::Required)
             .with_credential_lifetime(Duration::from_secs(90))
             .with_account_secret("s3cr3t-value");
-        let env: BTreeMap<String, String> = image
-            .env_vars()
-            .into_iter()
-            .map(|(k, v)| (k.into().into_owned(), v.into().into_owned()))
-            .collect();
+        let env = fake_server_kit::testing::environment(&image);
         assert_eq!(env["FAKE_METADATA_REGION"], "cn-beijing");
         assert_eq!(env["FAKE_METADATA_HARDENED"], "required");
         assert_eq!(env["FAKE_METADATA_CREDENTIAL_LIFETIME"], "1m30s");

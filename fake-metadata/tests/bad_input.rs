@@ -36,11 +36,6 @@ async fn credentials_status(fake: &Running) -> u16 {
         .as_u16()
 }
 
-/// Sends a request whose head carries a header of `size` bytes and returns the raw answer.
-async fn oversized_head(addr: std::net::SocketAddr, size: usize) -> String {
-    fake_server_kit::testing::oversized_head(addr, "x", "/latest/meta-data/", size).await
-}
-
 #[tokio::test]
 async fn an_absurd_clock_offset_is_refused_and_the_fake_keeps_serving() {
     let fake = start().await;
@@ -76,7 +71,7 @@ async fn an_absurd_clock_offset_is_refused_and_the_fake_keeps_serving() {
 async fn every_admin_input_is_checked_and_refusals_change_nothing() {
     let fake = start().await;
     let before = fake.admin().settings();
-    for (method, path, body, field, named) in [
+    let refused = [
         (
             "PUT",
             "/hardened",
@@ -151,15 +146,8 @@ async fn every_admin_input_is_checked_and_refusals_change_nothing() {
             "request-log-capacity",
             "1000000",
         ),
-    ] {
-        let (status, answer) = admin(&fake, method, path, body).await;
-        assert_eq!(status, 400, "{method} {path} {body}: {answer}");
-        if !field.is_empty() {
-            assert_eq!(answer["field"], field, "{path} {body}: {answer}");
-        }
-        let error = answer["error"].as_str().unwrap_or_default();
-        assert!(error.contains(named), "{path} {body}: {error}");
-    }
+    ];
+    fake_server_kit::testing::assert_admin_refusals(&fake.admin_url(), &refused).await;
     assert_eq!(
         fake.admin().settings(),
         before,
@@ -175,14 +163,8 @@ async fn every_admin_input_is_checked_and_refusals_change_nothing() {
 #[tokio::test]
 async fn an_oversized_head_gets_431_and_an_oversized_body_413_on_both_listeners() {
     let fake = start().await;
-    for addr in [fake.local_addr(), fake.admin_addr()] {
-        let answer = oversized_head(addr, 2 << 20).await;
-        assert!(
-            answer.starts_with("HTTP/1.1 431"),
-            "{addr}: {}",
-            answer.lines().next().unwrap_or("(no status line)")
-        );
-    }
+    let listeners = [fake.local_addr(), fake.admin_addr()];
+    fake_server_kit::testing::assert_head_too_large(&listeners, "x", "/latest/meta-data/").await;
     let big = format!(r#"{{"role": "{}"}}"#, "r".repeat(3 << 20));
     let (status, _) = admin(&fake, "PUT", "/role", &big).await;
     assert_eq!(status, 413);

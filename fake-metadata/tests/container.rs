@@ -7,10 +7,9 @@ mod containers;
 
 use std::time::Duration;
 
-use containers::{Container, poll, split_ref};
+use containers::{Container, poll};
 use fake_metadata::settings::DEFAULT_ROLE;
 use fake_metadata::testcontainers::FakeMetadata;
-use testcontainers::runners::AsyncRunner as _;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -95,14 +94,8 @@ async fn testcontainers_module_starts_the_image() {
     ) else {
         return;
     };
-    let (name, tag) = split_ref(&reference);
-    let container = FakeMetadata::default()
-        .with_image(name, tag)
-        .with_region("cn-shanghai")
-        .on_loopback()
-        .start()
-        .await
-        .expect("starting fake-metadata through testcontainers");
+    let image = FakeMetadata::default().with_region("cn-shanghai");
+    let container = fake_server_kit::testing::start_on_loopback(image, &reference).await;
     let urls = FakeMetadata::urls(&container)
         .await
         .expect("published ports");

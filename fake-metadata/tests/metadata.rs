@@ -6,7 +6,6 @@ use std::time::Duration;
 use acs_wire::sts::{self, DEFAULT_ACCOUNT_SECRET, EcsRamRoleCredentials};
 use fake_metadata::settings::DEFAULT_ROLE;
 use fake_metadata::{FakeMetadata, FaultKind, FaultRule, HardenedMode, Running, Settings};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const CREDS: &str = "/latest/meta-data/ram/security-credentials/";
 
@@ -312,16 +311,7 @@ async fn hardened_required_mode() {
 
 /// Sends raw bytes and returns the raw answer (connection closed by `Connection: close`).
 async fn raw(fake: &Running, request: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(fake.local_addr())
-        .await
-        .unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
-        .await
-        .expect("answer within deadline")
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
+    fake_server_kit::testing::raw_exchange(fake.local_addr(), request.as_bytes()).await
 }
 
 #[tokio::test]
@@ -500,77 +490,30 @@ async fn startup_faults_come_from_settings_and_reset_restores_them() {
 
 #[tokio::test]
 async fn admin_http_api() {
+    use fake_server_kit::testing::admin_call;
     let fake = start(Settings::default()).await;
     let admin = fake.admin_url();
-    let http = client();
     let path = format!("{CREDS}{DEFAULT_ROLE}");
     let first = credentials(&fake).await;
 
-    let r = http
-        .post(format!("{admin}/faults"))
-        .json(&serde_json::json!({"path": path, "method": "GET", "kind": "status", "status": 500, "body": "x", "count": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_u64()
-        .unwrap();
-    let faults: serde_json::Value = http
-        .get(format!("{admin}/faults"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rule = serde_json::json!({"path": path, "method": "GET", "kind": "status", "status": 500, "body": "x", "count": 1});
+    let (status, created) = admin_call(&admin, "POST", "/faults", &rule.to_string()).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_u64().unwrap();
+    let (_, faults) = admin_call(&admin, "GET", "/faults", "").await;
     assert_eq!(faults[0]["id"], id);
     assert_eq!(faults[0]["kind"], "status");
     assert_eq!(get(&fake, &path).await.0, 500);
-    let bad = http
-        .post(format!("{admin}/faults"))
-        .json(&serde_json::json!({"kind": "status", "status": 500, "probability": 2.0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
-    let r = http
-        .delete(format!("{admin}/faults/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    assert_eq!(
-        http.delete(format!("{admin}/faults/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    http.post(format!("{admin}/faults"))
-        .json(&serde_json::json!({"kind": "missing_code"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        http.delete(format!("{admin}/faults"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    let bad = r#"{"kind": "status", "status": 500, "probability": 2.0}"#;
+    assert_eq!(admin_call(&admin, "POST", "/faults", bad).await.0, 400);
+    let one = format!("/faults/{id}");
+    assert_eq!(admin_call(&admin, "DELETE", &one, "").await.0, 204);
+    assert_eq!(admin_call(&admin, "DELETE", &one, "").await.0, 404);
+    admin_call(&admin, "POST", "/faults", r#"{"kind": "missing_code"}"#).await;
+    assert_eq!(admin_call(&admin, "DELETE", "/faults", "").await.0, 204);
     assert!(fake.admin().faults().is_empty());
 
-    let rotated: serde_json::Value = http
-        .post(format!("{admin}/rotate"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, rotated) = admin_call(&admin, "POST", "/rotate", "").await;
     assert_ne!(rotated["access_key_id"], first.access_key_id.as_str());
     assert_eq!(
         credentials(&fake).await.access_key_id,
@@ -578,42 +521,15 @@ async fn admin_http_api() {
     );
     assert!(rotated.get("access_key_secret").is_none() && rotated.get("security_token").is_none());
 
-    let state: serde_json::Value = http
-        .put(format!("{admin}/clock"))
-        .json(&serde_json::json!({"offset_seconds": -120}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, state) = admin_call(&admin, "PUT", "/clock", r#"{"offset_seconds": -120}"#).await;
     assert_eq!(state["clock_offset_seconds"], -120);
-    let state: serde_json::Value = http
-        .put(format!("{admin}/hardened"))
-        .json(&serde_json::json!({"mode": "required"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, state) = admin_call(&admin, "PUT", "/hardened", r#"{"mode": "required"}"#).await;
     assert_eq!(state["hardened"], "required");
     assert_eq!(get(&fake, "/latest/meta-data/mac").await.0, 401);
-    http.put(format!("{admin}/role"))
-        .json(&serde_json::json!({"role": null}))
-        .send()
-        .await
-        .unwrap();
+    admin_call(&admin, "PUT", "/role", r#"{"role": null}"#).await;
     assert_eq!(fake.admin().state().role, None);
 
-    let log: serde_json::Value = http
-        .get(format!("{admin}/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, log) = admin_call(&admin, "GET", "/requests", "").await;
     let last = log.as_array().unwrap().last().unwrap();
     assert_eq!(last["path"], "/latest/meta-data/mac");
     assert_eq!(last["token"], "none");
@@ -621,25 +537,11 @@ async fn admin_http_api() {
     let text = log.to_string();
     assert!(!text.contains(&first.security_token) && !text.contains(&first.access_key_secret));
 
-    let state: serde_json::Value = http
-        .post(format!("{admin}/reset"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, state) = admin_call(&admin, "POST", "/reset", "").await;
     assert_eq!(state["hardened"], "optional");
     assert_eq!(state["role"], DEFAULT_ROLE);
     assert_eq!(state["requests_logged"], 0);
-    let state: serde_json::Value = http
-        .get(format!("{admin}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, state) = admin_call(&admin, "GET", "/state", "").await;
     assert_eq!(state["region_id"], "cn-hangzhou");
 }
 

@@ -1,12 +1,15 @@
 //! [`AdminClient`] (feature `client`): the HTTP transport of both fakes' `RemoteAdmin` — JSON
 //! calls to a fake's admin API elsewhere (another process, a container, a kind cluster), errors
-//! that name the call and the URL (never a secret), and waiting until the API answers.
+//! that name the call and the URL (never a secret), waiting until the API answers, and the calls
+//! of the routes both fakes serve alike (`admin_api`: fault rules, request log).
 
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::admin_api::FAULTS_PATH;
 
 /// Longest wait for one admin call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -299,6 +302,53 @@ impl AdminClient {
         }
         let response = self.expect_success(&method, response).await?;
         self.decode(&method, response).await.map(Some)
+    }
+
+    /// `GET /faults`: the fault rules as the fake lists them.
+    pub async fn fault_rules<T: DeserializeOwned>(&self) -> Result<Vec<T>, AdminError> {
+        self.call(Method::GET, FAULTS_PATH, None::<&()>).await
+    }
+
+    /// `POST /faults` to a fake whose rules have no id: installs `rule`.
+    pub async fn add_fault_rule(&self, rule: &impl Serialize) -> Result<(), AdminError> {
+        self.call_empty(Method::POST, FAULTS_PATH, Some(rule)).await
+    }
+
+    /// `POST /faults` to a fake that numbers its rules: installs `rule`; its id.
+    pub async fn add_numbered_fault_rule(&self, rule: &impl Serialize) -> Result<u64, AdminError> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let created: Created = self.call(Method::POST, FAULTS_PATH, Some(rule)).await?;
+        Ok(created.id)
+    }
+
+    /// `DELETE /faults/{id}`: removes one numbered rule; false when there is none with that id.
+    pub async fn remove_fault_rule(&self, id: u64) -> Result<bool, AdminError> {
+        let method = Method::DELETE;
+        let path = format!("{FAULTS_PATH}/{id}");
+        let response = self.send(method.clone(), &path, None::<&()>, None).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        self.expect_success(&method, response).await.map(|_| true)
+    }
+
+    /// `DELETE /faults`: removes every rule.
+    pub async fn clear_fault_rules(&self) -> Result<(), AdminError> {
+        self.call_empty(Method::DELETE, FAULTS_PATH, None::<&()>)
+            .await
+    }
+
+    /// `GET path`: the fake's request log (at its own path), oldest first.
+    pub async fn request_log<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, AdminError> {
+        self.call(Method::GET, path, None::<&()>).await
+    }
+
+    /// `DELETE path`: empties the fake's request log (at its own path).
+    pub async fn clear_request_log(&self, path: &str) -> Result<(), AdminError> {
+        self.call_empty(Method::DELETE, path, None::<&()>).await
     }
 
     /// Polls `GET path` until it answers with a success, or `within` has passed; the answer's

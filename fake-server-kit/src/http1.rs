@@ -200,18 +200,8 @@ mod tests {
     use super::*;
 
     async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
-            .await
-            .expect("answered within 10 s")
-            .unwrap();
-        String::from_utf8_lossy(&answer).into_owned()
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        crate::testing::raw_exchange(addr, request.as_bytes()).await
     }
 
     async fn boom() -> &'static str {

@@ -10,12 +10,16 @@
 //! - `faults`: the fault-rule model both fakes share: path glob, method, count, probability,
 //!   time window, with a fake-specific kind and extra selectors.
 //! - `request_log`: the bounded request log.
+//! - `admin_api`: the admin routes both fakes serve alike (request log, fault rules) and the
+//!   shape of a refusal.
 //! - `settings_file`: settings precedence (flag > env > file > default) and reading the YAML/JSON
 //!   config file.
 //! - `admin_client` (feature `client`): the transport of both fakes' `RemoteAdmin`.
 //! - `container` (feature `testcontainers`): the container image base of both fakes.
-//! - `testing` (feature `testing`): helpers both fakes' test suites share.
+//! - `testing` (feature `testing`): helpers both fakes' test suites share (the raw exchanges
+//!   also serve the kit's own tests).
 
+pub mod admin_api;
 #[cfg(feature = "client")]
 pub mod admin_client;
 #[cfg(feature = "testcontainers")]
@@ -25,7 +29,7 @@ pub mod http1;
 pub mod listener;
 pub mod request_log;
 pub mod settings_file;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use listener::{BindError, Serving};

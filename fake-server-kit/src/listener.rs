@@ -210,8 +210,6 @@ async fn accept_loop<L, S, B>(
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
     use super::*;
 
     /// Fails `errors` times, then hands out connections to a real listener; records when asked.
@@ -261,16 +259,11 @@ mod tests {
         let router = axum::Router::new().route("/ok", axum::routing::get(|| async { "fine" }));
         let service = http1::router_service("test-fake", http1::PanicBody::Text, router);
         let task = tokio::spawn(accept_loop("test-fake", flaky, None, service));
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer))
-            .await
-            .expect("answered within 10 s")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer);
+        let answer = crate::testing::raw_exchange(
+            addr,
+            b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         assert!(
             answer.starts_with("HTTP/1.1 200") && answer.ends_with("fine"),
             "{answer}"

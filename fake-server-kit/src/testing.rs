@@ -1,6 +1,8 @@
-//! Test helpers both fakes' test suites share (feature `testing`): admin calls with raw bodies,
-//! raw HTTP exchanges, an oversized request head, a port nobody listens on, the proxy variables
-//! an interop client must not see.
+//! Test helpers both fakes' test suites share (feature `testing`): admin calls with raw bodies
+//! and the refusals they must meet, raw HTTP exchanges, an oversized request head, a port nobody
+//! listens on, the proxy variables an interop client must not see, and (with `testcontainers`)
+//! starting a fake's image and reading its environment. The raw exchanges serve the kit's own
+//! tests too.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,15 +22,19 @@ pub const PROXY_VARIABLES: [&str; 6] = [
     "all_proxy",
 ];
 
-/// `method admin_url+path` with `body` as JSON: the status and the answer (JSON, or the text as a
-/// JSON string).
+/// `method admin_url+path` with `body` as JSON, sent directly (no proxy): the status and the
+/// answer (JSON, or the text as a JSON string).
+#[cfg(feature = "testing")]
 pub async fn admin_call(
     admin_url: &str,
     method: &str,
     path: &str,
     body: &str,
 ) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new()
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a plain reqwest client builds")
         .request(
             reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method"),
             format!("{admin_url}{path}"),
@@ -87,6 +93,18 @@ pub async fn oversized_head(addr: SocketAddr, host: &str, path: &str, size: usiz
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// An oversized head (2 MiB, [`oversized_head`]) sent to each of `addrs` is answered 431.
+pub async fn assert_head_too_large(addrs: &[SocketAddr], host: &str, path: &str) {
+    for &addr in addrs {
+        let answer = oversized_head(addr, host, path, 2 << 20).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{addr}: {}",
+            answer.lines().next().unwrap_or("(no status line)")
+        );
+    }
+}
+
 /// An address nobody listens on (bound, then released).
 pub fn closed_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
@@ -102,6 +120,21 @@ pub fn assert_refused(answer: &(u16, serde_json::Value), field: &str, mentions: 
     let error = body["error"].as_str().unwrap_or_default();
     for m in mentions {
         assert!(error.contains(m), "names {m:?}: {error}");
+    }
+}
+
+/// Each admin call `(method, path, body, field, named)` is answered 400, naming `field` (unless
+/// it is empty) and, in its error, `named`.
+#[cfg(feature = "testing")]
+pub async fn assert_admin_refusals(admin_url: &str, calls: &[(&str, &str, &str, &str, &str)]) {
+    for &(method, path, body, field, named) in calls {
+        let (status, answer) = admin_call(admin_url, method, path, body).await;
+        assert_eq!(status, 400, "{method} {path} {body}: {answer}");
+        if !field.is_empty() {
+            assert_eq!(answer["field"], field, "{path} {body}: {answer}");
+        }
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(named), "{path} {body}: {error}");
     }
 }
 
@@ -139,4 +172,36 @@ where
     assert!(matches!(call, AdminError::Request { .. }), "{call}");
     let url = format!("http://{closed}{path}");
     assert!(call.to_string().contains(&url), "names {url}: {call}");
+}
+
+/// The environment a fake's image gives its container (`testcontainers::Image::env_vars`).
+#[cfg(feature = "testcontainers")]
+pub fn environment(
+    image: &impl ::testcontainers::Image,
+) -> std::collections::BTreeMap<String, String> {
+    image
+        .env_vars()
+        .into_iter()
+        .map(|(k, v)| (k.into().into_owned(), v.into().into_owned()))
+        .collect()
+}
+
+/// Starts `image` as `reference` (`NAME:TAG`, as images.sh prints it) through testcontainers,
+/// published on loopback ([`FakeImage::on_loopback`](crate::container::FakeImage::on_loopback)).
+#[cfg(feature = "testcontainers")]
+pub async fn start_on_loopback<I>(image: I, reference: &str) -> ::testcontainers::ContainerAsync<I>
+where
+    I: ::testcontainers::Image + AsMut<crate::container::FakeImage>,
+{
+    use ::testcontainers::runners::AsyncRunner as _;
+    let (name, tag) = reference
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("an image reference NAME:TAG: {reference}"));
+    let mut image = image;
+    let fake = image.as_mut();
+    *fake = fake.clone().with_image(name, tag);
+    crate::container::FakeImage::on_loopback(image)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("starting {reference} through testcontainers: {e}"))
 }

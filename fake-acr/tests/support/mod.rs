@@ -30,6 +30,14 @@ pub async fn start(settings: Settings) -> World {
     }
 }
 
+/// The default world, served over plain HTTP.
+pub fn plain_http() -> Settings {
+    Settings {
+        plain_http: true,
+        ..Settings::default()
+    }
+}
+
 /// STS credentials for `role`, valid `secs` from `now`, signed with the default account secret.
 pub fn sts_credentials(role: &str, now: i64, secs: i64) -> Credentials {
     let c = sts::issue(

@@ -217,13 +217,6 @@ pub fn image(engine: Engine, name: &str) -> String {
         .to_owned()
 }
 
-/// `name:tag` → (`name`, `tag`).
-pub fn split_ref(reference: &str) -> (&str, &str) {
-    reference
-        .rsplit_once(':')
-        .expect("invariant: images.sh prints NAME:TAG")
-}
-
 /// A container removed (forcefully, at once) when dropped.
 pub struct Container {
     engine: Engine,
