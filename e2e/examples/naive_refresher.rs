@@ -1,6 +1,6 @@
-//! A deliberately simple refresher for the suite's self-tests (`tests/suite_can_fail.rs`): it
-//! passes the scenarios it is run against, and with one flaw planted fails exactly the scenarios
-//! that judge that flaw — the suite's mutation catalogue.
+//! A deliberately simple refresher for the suite's self-tests
+//! (`tests/catalogue/suite_can_fail.rs`): it passes the scenarios it is run against, and with one
+//! flaw planted fails exactly the scenarios that judge that flaw — the suite's mutation catalogue.
 //!
 //! It polls the ConfigMap every 300 ms, fetches tokens with the reference's ACR and metadata
 //! clients (Enterprise Edition domains from `ListInstanceEndpoint`), writes one labelled Secret
@@ -28,8 +28,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 
-/// The planted flaws, `(name, what it does)`; `tests/suite_can_fail.rs` lists the scenarios
-/// that must fail each.
+/// The planted flaws, `(name, what it does)`; `tests/catalogue/suite_can_fail.rs` lists the
+/// scenarios that must fail each.
 const FLAWS: &[(&str, &str)] = &[
     ("none", "no flaw"),
     ("never-renews", "keeps the first token forever"),

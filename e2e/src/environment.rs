@@ -95,6 +95,47 @@ impl Environment {
         })
     }
 
+    /// Mode `local` on a control plane taken from the pool (reset when it was given back):
+    /// a new run id, the plane's first baseline.
+    pub(crate) fn from_pooled(pooled: crate::pool::Pooled) -> Self {
+        Self {
+            kube: pooled.plane.client(),
+            cluster: Cluster::Local(Box::new(pooled.plane)),
+            implementation_kubeconfig: Some(pooled.implementation_kubeconfig),
+            run_id: run_id(),
+            baseline: pooled.baseline,
+        }
+    }
+
+    /// True when the next run of this process may use the cluster (see [`crate::pool`]): a
+    /// local control plane without a node.
+    pub(crate) fn poolable(&self) -> bool {
+        matches!(&self.cluster, Cluster::Local(plane) if plane.node().is_none())
+            && self.implementation_kubeconfig.is_some()
+    }
+
+    /// The control plane and what the next run on it needs; `Err(self)` unless
+    /// [`Environment::poolable`].
+    pub(crate) fn into_pooled(self) -> Result<crate::pool::Pooled, Box<Self>> {
+        if !self.poolable() {
+            return Err(Box::new(self));
+        }
+        match (self.cluster, self.implementation_kubeconfig) {
+            (Cluster::Local(plane), Some(implementation_kubeconfig)) => Ok(crate::pool::Pooled {
+                plane: *plane,
+                baseline: self.baseline,
+                implementation_kubeconfig,
+            }),
+            (cluster, implementation_kubeconfig) => Err(Box::new(Self {
+                cluster,
+                kube: self.kube,
+                run_id: self.run_id,
+                baseline: self.baseline,
+                implementation_kubeconfig,
+            })),
+        }
+    }
+
     /// Mode `existing`: the cluster of `kubeconfig`.
     pub async fn existing(kubeconfig: &Path) -> Result<Self, EnvironmentError> {
         let bad = |reason: String| EnvironmentError::Kubeconfig {

@@ -14,6 +14,8 @@
 //! - [`environment`]: the cluster under test (local or existing) and the reset between scenarios.
 //! - [`netns`]: netns mode: the run's network namespace with the fakes at the real addresses.
 //! - [`kubelet_keyring`]: kubelet's own credential lookup (`kubeplane keyring-server`) as the judge.
+//! - [`pool`]: control planes kept for the next run of the same process (tests), stopped after
+//!   the last.
 //! - [`probe`]: the pull probe (Pod → admission → Secrets → kubelet's keyring → OCI pull).
 //! - [`pull_secret`]: pull secrets read the way kubelet reads them.
 //! - [`report`]: results and the junit.xml / summary.md / summary.json writers.
@@ -24,6 +26,7 @@
 //! - [`sandbox_env`]: the sandbox's env file.
 //! - [`sandbox_scenario`]: one scenario's setup, for `sandbox --scenario ID`.
 //! - [`spawn`]: starting a program that may have just been written (retried while busy).
+//! - [`testing`]: what the test binaries share: one async runtime and a pool session per test.
 //! - [`sweep`]: every namespace swept for what the implementation wrote, judged against the
 //!   configuration's selection; leftovers removed between scenarios.
 
@@ -38,6 +41,7 @@ pub mod environment;
 pub mod host_proxy;
 pub mod kubelet_keyring;
 pub mod netns;
+pub mod pool;
 pub mod probe;
 pub mod pull_secret;
 pub mod report;
@@ -49,3 +53,4 @@ pub mod scenarios;
 pub mod schedule;
 pub mod spawn;
 pub mod sweep;
+pub mod testing;

@@ -8,7 +8,8 @@
 //! and, in netns mode, its own network namespace (each owns 100.100.100.200 and port 443).
 //! Every scenario also starts its own fakes on free loopback ports. A lane runs its scenarios one
 //! after another, as a run with one lane (`--jobs 1`) runs all of them; its worker starts the
-//! lane for the first scenario it takes and stops it when none is left.
+//! lane for the first scenario it takes (with a plane from [`crate::pool`] when one is free) and
+//! stops it when none is left (or gives the plane back to the pool).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -53,12 +54,22 @@ static LANES: std::sync::OnceLock<(tokio::sync::Semaphore, usize)> = std::sync::
 /// `--jobs` above the default still runs), and holds them until the permit is dropped (`None`
 /// only if the semaphore were closed, which it never is).
 pub async fn reserve(jobs: usize) -> Option<tokio::sync::SemaphorePermit<'static>> {
-    let (lanes, budget) = LANES.get_or_init(|| {
-        let n = default_jobs();
-        (tokio::sync::Semaphore::new(n), n)
-    });
+    let (lanes, budget) = lanes();
     let n = u32::try_from(jobs.clamp(1, *budget)).unwrap_or(1);
     lanes.acquire_many(n).await.ok()
+}
+
+/// How many lanes this process runs at once across its runs (`default_jobs()` when first
+/// asked); also how many idle control planes [`crate::pool`] keeps at most.
+pub fn lane_budget() -> usize {
+    lanes().1
+}
+
+fn lanes() -> &'static (tokio::sync::Semaphore, usize) {
+    LANES.get_or_init(|| {
+        let n = default_jobs();
+        (tokio::sync::Semaphore::new(n), n)
+    })
 }
 
 /// `MemAvailable` of `/proc/meminfo`, in bytes (`None` where there is no such file).
@@ -221,9 +232,11 @@ pub(crate) async fn worker(
             if slot
                 .as_ref()
                 .is_some_and(|lane| lane.setup.deployed.is_none())
-                && let Some(lane) = slot.take()
+                && let Some(Lane { env, setup }) = slot.take()
             {
-                let _ = tokio::task::spawn_blocking(move || drop(lane)).await;
+                // The network namespace first: it forwards to the API server.
+                let _ = tokio::task::spawn_blocking(move || drop(setup)).await;
+                crate::pool::give_back(env).await;
             }
             return Ok(());
         };
@@ -257,17 +270,35 @@ pub(crate) async fn worker(
 
 /// Starts lane `n`'s local control plane and its `Setup`.
 async fn start_lane(n: usize, shared: &Shared<'_>) -> Result<Lane, crate::runner::RunError> {
-    if !shared.quiet {
-        eprintln!(
-            "acr-conformance: lane {n}: starting the local control plane (built once, then cached)…"
-        );
-    }
     let t = Instant::now();
-    let start = crate::cluster::StartOptions {
-        node: (shared.lane_setup.nodes > 0).then(crate::cluster::NodeOptions::default),
-        ..Default::default()
+    let pooled = if shared.lane_setup.nodes == 0 {
+        crate::pool::take().await
+    } else {
+        None
     };
-    let env = Environment::local_with(start).await?;
+    let env = match pooled {
+        Some(env) => {
+            if !shared.quiet {
+                eprintln!(
+                    "acr-conformance: lane {n}: a local control plane of an earlier run of this process, reset"
+                );
+            }
+            env
+        }
+        None => {
+            if !shared.quiet {
+                eprintln!(
+                    "acr-conformance: lane {n}: starting the local control plane (built once, then cached)…"
+                );
+            }
+            let start = crate::cluster::StartOptions {
+                node: (shared.lane_setup.nodes > 0).then(crate::cluster::NodeOptions::default),
+                ..Default::default()
+            };
+            crate::pool::note_started();
+            Environment::local_with(start).await?
+        }
+    };
     let setup = shared.lane_setup.for_env(&env).await?;
     if !shared.quiet {
         let netns = setup

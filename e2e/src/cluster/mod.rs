@@ -504,8 +504,33 @@ impl ControlPlane {
         }
     }
 
+    /// Checks that every component still runs and `/readyz` answers `ok` within `within`, with a
+    /// new admin client: the old one (and envtest's duties) may belong to an async runtime that
+    /// has ended, as a control plane kept for the next run of the process does
+    /// ([`crate::pool`]).
+    pub async fn reconnect(&mut self, within: Duration) -> Result<(), Error> {
+        self.check_running()?;
+        for component in Component::ALL {
+            let by_this_process = component == Component::ControllerManager
+                && matches!(self.binaries, Binaries::Envtest { .. });
+            if !by_this_process && !self.processes.iter().any(|p| p.component == component) {
+                return Err(self.not_ready(format!("{component} running"), Duration::ZERO));
+            }
+        }
+        self.client = client_from_kubeconfig(&self.admin_kubeconfig, "admin").await?;
+        if let Some(duties) = self.duties.take() {
+            duties.abort();
+            self.duties = Some(envtest_duties::spawn(self.client.clone()));
+        }
+        self.wait_for_readyz_within(within).await
+    }
+
     async fn wait_for_readyz(&mut self) -> Result<(), Error> {
-        let deadline = Instant::now() + APISERVER_READY_TIMEOUT;
+        self.wait_for_readyz_within(APISERVER_READY_TIMEOUT).await
+    }
+
+    async fn wait_for_readyz_within(&mut self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
         loop {
             self.check_running()?;
             let request = http::Request::get("/readyz")
@@ -517,10 +542,7 @@ impl ControlPlane {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(self.not_ready(
-                    format!("{}/readyz answering ok", self.server),
-                    APISERVER_READY_TIMEOUT,
-                ));
+                return Err(self.not_ready(format!("{}/readyz answering ok", self.server), timeout));
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }

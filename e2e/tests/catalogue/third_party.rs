@@ -16,6 +16,7 @@ use std::process::Command;
 use acr_conformance::adapter::AdapterKind;
 use acr_conformance::report::Verdict;
 use acr_conformance::runner::{NetworkMode, RunOptions, run};
+use acr_conformance::testing::block_on;
 use fake_metadata::testing::{cache_dir, privileged_or_skip};
 
 /// The helper as a Go package path and version.
@@ -58,37 +59,39 @@ fn report_dir(name: &str) -> PathBuf {
         .join(format!("third-party-{name}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mozillazg_docker_credential_acr_helper_passes_unchanged_in_netns_mode() {
-    if !privileged_or_skip("netns mode runs the helper in a network namespace") {
-        return;
-    }
-    let helper = go_install(MOZILLAZG_HELPER, MOZILLAZG_VERSION);
-    let dir = report_dir("docker-credential-acr-helper");
-    let options = RunOptions {
-        implementation: AdapterKind::DockerCredentialHelper,
-        // The program alone: no placeholder, no flag.
-        command: vec![helper.to_string_lossy().into_owned()],
-        network: Some(NetworkMode::Netns),
-        scenarios: "MR,CR,TR".into(),
-        report_dir: dir.clone(),
-        quiet: true,
-        ..RunOptions::default()
-    };
-    let report = run(&options).await.expect("the suite runs");
-    let context = format!("report in {}:\n{}", dir.display(), report.markdown());
-    assert_eq!(
-        report.ids_with(Verdict::Passed),
-        [
-            "MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3", "TR1", "TR2"
-        ],
-        "{context}"
-    );
-    assert_eq!(
-        report.ids_with(Verdict::NotApplicable),
-        ["MR5", "TR3", "TR4"],
-        "{context}"
-    );
-    assert!(report.ids_with(Verdict::Failed).is_empty(), "{context}");
-    assert!(report.ids_with(Verdict::Error).is_empty(), "{context}");
+#[test]
+fn mozillazg_docker_credential_acr_helper_passes_unchanged_in_netns_mode() {
+    block_on(async {
+        if !privileged_or_skip("netns mode runs the helper in a network namespace") {
+            return;
+        }
+        let helper = go_install(MOZILLAZG_HELPER, MOZILLAZG_VERSION);
+        let dir = report_dir("docker-credential-acr-helper");
+        let options = RunOptions {
+            implementation: AdapterKind::DockerCredentialHelper,
+            // The program alone: no placeholder, no flag.
+            command: vec![helper.to_string_lossy().into_owned()],
+            network: Some(NetworkMode::Netns),
+            scenarios: "MR,CR,TR".into(),
+            report_dir: dir.clone(),
+            quiet: true,
+            ..RunOptions::default()
+        };
+        let report = run(&options).await.expect("the suite runs");
+        let context = format!("report in {}:\n{}", dir.display(), report.markdown());
+        assert_eq!(
+            report.ids_with(Verdict::Passed),
+            [
+                "MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3", "TR1", "TR2"
+            ],
+            "{context}"
+        );
+        assert_eq!(
+            report.ids_with(Verdict::NotApplicable),
+            ["MR5", "TR3", "TR4"],
+            "{context}"
+        );
+        assert!(report.ids_with(Verdict::Failed).is_empty(), "{context}");
+        assert!(report.ids_with(Verdict::Error).is_empty(), "{context}");
+    })
 }

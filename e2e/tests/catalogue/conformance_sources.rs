@@ -25,6 +25,7 @@
 use acr_conformance::adapter::{AdapterKind, reference_refresher};
 use acr_conformance::report::{Report, Verdict};
 use acr_conformance::runner::{RunOptions, run};
+use acr_conformance::testing::block_on;
 
 /// Every applicable source-level scenario; both adapters must pass all of them.
 const APPLICABLE: &[&str] = &[
@@ -96,45 +97,50 @@ fn assert_verdicts(report: &Report, dir: &std::path::Path, passed: &[&str], fail
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_credential_helper_passes_every_source_scenario() {
-    let command = command("credential-helper", &["--cache-dir", "{state_dir}"]).await;
-    let (report, dir) = judge(AdapterKind::DockerCredentialHelper, command).await;
-    assert_verdicts(&report, &dir, APPLICABLE, &[]);
+#[test]
+fn docker_credential_helper_passes_every_source_scenario() {
+    block_on(async {
+        let command = command("credential-helper", &["--cache-dir", "{state_dir}"]).await;
+        let (report, dir) = judge(AdapterKind::DockerCredentialHelper, command).await;
+        assert_verdicts(&report, &dir, APPLICABLE, &[]);
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubelet_credential_provider_passes_every_source_scenario() {
-    let command = command("kubelet-credential-provider", &[]).await;
-    let (report, dir) = judge(AdapterKind::KubeletCredentialProvider, command).await;
-    assert_verdicts(&report, &dir, APPLICABLE, &[]);
+#[test]
+fn kubelet_credential_provider_passes_every_source_scenario() {
+    block_on(async {
+        let command = command("kubelet-credential-provider", &[]).await;
+        let (report, dir) = judge(AdapterKind::KubeletCredentialProvider, command).await;
+        assert_verdicts(&report, &dir, APPLICABLE, &[]);
+    })
 }
 
 /// A plugin that speaks only `credentialprovider.kubelet.k8s.io/v1beta1` (the reference plugin
 /// behind a gate that refuses any other request), judged as kubelet runs it: through a
 /// CredentialProviderConfig naming that apiVersion. The same plugin configured as v1 gets
 /// kubelet's v1 request, refuses it, and gives no credentials.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v1beta1_plugin_is_judged_through_its_credential_provider_config() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let reference = reference_refresher()
-        .await
-        .expect("the reference refresher builds");
-    let plugin = dir.path().join("beta-only-plugin");
-    acr_conformance::spawn::write_executable(
-        &plugin,
-        &format!(
-            "#!/bin/sh\nrequest=$(cat)\ncase \"$request\" in *'\"credentialprovider.kubelet.k8s.io/v1beta1\"'*) ;; *) echo 'only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here' >&2; exit 1;; esac\nprintf '%s' \"$request\" | exec '{}' kubelet-credential-provider \"$@\"\n",
-            reference.display()
-        ),
-    )
-    .expect("write the plugin");
-    let config_for = |api: &str| {
-        let config = dir.path().join(format!("config-{api}.yaml"));
-        std::fs::write(
-            &config,
-            format!(
-                r#"apiVersion: kubelet.config.k8s.io/v1
+#[test]
+fn v1beta1_plugin_is_judged_through_its_credential_provider_config() {
+    block_on(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let reference = reference_refresher()
+            .await
+            .expect("the reference refresher builds");
+        let plugin = dir.path().join("beta-only-plugin");
+        acr_conformance::spawn::write_executable(
+            &plugin,
+            &format!(
+                "#!/bin/sh\nrequest=$(cat)\ncase \"$request\" in *'\"credentialprovider.kubelet.k8s.io/v1beta1\"'*) ;; *) echo 'only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here' >&2; exit 1;; esac\nprintf '%s' \"$request\" | exec '{}' kubelet-credential-provider \"$@\"\n",
+                reference.display()
+            ),
+        )
+        .expect("write the plugin");
+        let config_for = |api: &str| {
+            let config = dir.path().join(format!("config-{api}.yaml"));
+            std::fs::write(
+                &config,
+                format!(
+                    r#"apiVersion: kubelet.config.k8s.io/v1
 kind: CredentialProviderConfig
 providers:
   - name: beta-only-plugin
@@ -146,45 +152,46 @@ providers:
            --resolve, "{{acr_resolve}}", --expiring-threshold, "{{expiring_threshold}}",
            --min-renewal-interval, 2s]
 "#
-            ),
-        )
-        .expect("write the config");
-        config
-    };
-    let judge = |api: &'static str, scenarios: &'static str| {
-        let config = config_for(api);
-        let bin_dir = dir.path().to_path_buf();
-        async move {
-            let report_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/conformance/cargo-test")
-                .join(format!("sources-beta-only-plugin-as-{api}"));
-            let options = RunOptions {
-                implementation: AdapterKind::KubeletCredentialProvider,
-                credential_provider_config: Some(config),
-                image_credential_provider_bin_dir: Some(bin_dir),
-                scenarios: scenarios.into(),
-                report_dir: report_dir.clone(),
-                quiet: true,
-                ..RunOptions::default()
-            };
-            let report = run(&options).await.expect("the suite runs");
-            (report, report_dir)
-        }
-    };
-    let (report, dir_beta) = judge("v1beta1", "MR,CR").await;
-    let context = format!("report in {}:\n{}", dir_beta.display(), report.markdown());
-    assert_eq!(
-        report.ids_with(Verdict::Passed),
-        ["MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3"],
-        "{context}"
-    );
-    let (report, dir_v1) = judge("v1", "MR1").await;
-    let context = format!("report in {}:\n{}", dir_v1.display(), report.markdown());
-    assert_eq!(report.ids_with(Verdict::Failed), ["MR1"], "{context}");
-    let log = std::fs::read_to_string(dir_v1.join("logs/MR1.implementation.log"))
-        .expect("MR1's implementation log");
-    assert!(
-        log.contains("only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here"),
-        "kubelet's log line quotes the plugin's refusal: {log}"
-    );
+                ),
+            )
+            .expect("write the config");
+            config
+        };
+        let judge = |api: &'static str, scenarios: &'static str| {
+            let config = config_for(api);
+            let bin_dir = dir.path().to_path_buf();
+            async move {
+                let report_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/conformance/cargo-test")
+                    .join(format!("sources-beta-only-plugin-as-{api}"));
+                let options = RunOptions {
+                    implementation: AdapterKind::KubeletCredentialProvider,
+                    credential_provider_config: Some(config),
+                    image_credential_provider_bin_dir: Some(bin_dir),
+                    scenarios: scenarios.into(),
+                    report_dir: report_dir.clone(),
+                    quiet: true,
+                    ..RunOptions::default()
+                };
+                let report = run(&options).await.expect("the suite runs");
+                (report, report_dir)
+            }
+        };
+        let (report, dir_beta) = judge("v1beta1", "MR,CR").await;
+        let context = format!("report in {}:\n{}", dir_beta.display(), report.markdown());
+        assert_eq!(
+            report.ids_with(Verdict::Passed),
+            ["MR1", "MR2", "MR3", "MR4", "CR1", "CR2", "CR3"],
+            "{context}"
+        );
+        let (report, dir_v1) = judge("v1", "MR1").await;
+        let context = format!("report in {}:\n{}", dir_v1.display(), report.markdown());
+        assert_eq!(report.ids_with(Verdict::Failed), ["MR1"], "{context}");
+        let log = std::fs::read_to_string(dir_v1.join("logs/MR1.implementation.log"))
+            .expect("MR1's implementation log");
+        assert!(
+            log.contains("only credentialprovider.kubelet.k8s.io/v1beta1 is spoken here"),
+            "kubelet's log line quotes the plugin's refusal: {log}"
+        );
+    })
 }

@@ -7,6 +7,7 @@
 use acr_conformance::catalogue::{CATALOGUE, Group};
 use acr_conformance::report::{Report, Verdict};
 use acr_conformance::runner::{RunOptions, run};
+use acr_conformance::testing::block_on;
 
 /// The one run of the whole catalogue, made by the first group test that asks for it.
 static REPORT: tokio::sync::OnceCell<Report> = tokio::sync::OnceCell::const_new();
@@ -51,32 +52,44 @@ async fn group_passes(group: Group) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ns_namespace_watching_passes() {
-    group_passes(Group::Ns).await;
+#[test]
+fn ns_namespace_watching_passes() {
+    block_on(async {
+        group_passes(Group::Ns).await;
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mr_multi_registry_matching_passes() {
-    group_passes(Group::Mr).await;
+#[test]
+fn mr_multi_registry_matching_passes() {
+    block_on(async {
+        group_passes(Group::Mr).await;
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cr_cross_region_pulls_pass() {
-    group_passes(Group::Cr).await;
+#[test]
+fn cr_cross_region_pulls_pass() {
+    block_on(async {
+        group_passes(Group::Cr).await;
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tr_threshold_based_refresh_passes() {
-    group_passes(Group::Tr).await;
+#[test]
+fn tr_threshold_based_refresh_passes() {
+    block_on(async {
+        group_passes(Group::Tr).await;
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ft_faults_pass() {
-    group_passes(Group::Ft).await;
+#[test]
+fn ft_faults_pass() {
+    block_on(async {
+        group_passes(Group::Ft).await;
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bi_bad_input_passes() {
-    group_passes(Group::Bi).await;
+#[test]
+fn bi_bad_input_passes() {
+    block_on(async {
+        group_passes(Group::Bi).await;
+    })
 }
