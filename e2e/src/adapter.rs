@@ -719,6 +719,20 @@ pub const WORKSPACE_TEST_BUILD: [&str; 5] = [
     "naive_refresher",
 ];
 
+/// `target/<profile>` holding this executable (`target/<profile>/acr-conformance`, or
+/// `target/<profile>/deps/<test>-<hash>` for a test), if it lives in one.
+pub fn profile_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .find(|p| {
+            matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("debug" | "release")
+            )
+        })
+        .map(Path::to_path_buf)
+}
+
 /// The reference refresher binary next to this executable (same profile), built from the
 /// current source every run (or `ACR_REFRESHER_BIN`).
 pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
@@ -726,16 +740,7 @@ pub async fn reference_refresher() -> Result<PathBuf, AdapterError> {
         return Ok(PathBuf::from(path));
     }
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/acr-conformance or target/<profile>/deps/<test>-<hash>
-    let profile_dir = exe
-        .ancestors()
-        .find(|p| {
-            matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("debug" | "release")
-            )
-        })
-        .map(Path::to_path_buf);
+    let profile_dir = profile_dir();
     let release = profile_dir
         .as_ref()
         .and_then(|p| p.file_name())

@@ -77,22 +77,14 @@ const FLAWS: &[(&str, &[&str], &[&str], &str)] = &[
 
 /// `target/<profile>/examples/naive_refresher`, built if `cargo test` did not build examples.
 fn naive_refresher() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let profile_dir = exe
-        .ancestors()
-        .find(|p| {
-            matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("debug" | "release")
-            )
-        })
-        .expect("the test binary lives under target/<profile>")
-        .to_path_buf();
+    let profile_dir = acr_conformance::adapter::profile_dir()
+        .expect("the test binary lives under target/<profile>");
     let binary = profile_dir.join("examples").join("naive_refresher");
     if !binary.exists() {
         let status = acr_conformance::cargo_env::command()
             .args(["build", "--quiet"])
             .args(acr_conformance::adapter::WORKSPACE_TEST_BUILD)
+            .args(profile_dir.ends_with("release").then_some("--release"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
