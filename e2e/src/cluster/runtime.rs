@@ -106,8 +106,8 @@ fn build(bin: &Path) -> Result<(), Error> {
         let _ = fs::remove_dir_all(&partial);
         return Err(e);
     }
-    let _ = fs::remove_dir_all(&bin);
-    fs::rename(&partial, &bin).map_err(io_error(format!(
+    let _ = fs::remove_dir_all(bin);
+    fs::rename(&partial, bin).map_err(io_error(format!(
         "moving {} to {}",
         partial.display(),
         bin.display()
