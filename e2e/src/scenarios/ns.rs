@@ -1,6 +1,6 @@
 //! NS — namespace watching (cluster level).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -290,13 +290,35 @@ async fn ns7(ctx: &mut Ctx<'_>) -> Outcome {
         ("watch-namespace", &format!("default,{taken}")),
     ])
     .await?;
-    let event = ctx
-        .until_warning(
-            CONVERGE_DEADLINE,
-            &format!("about the Secret {taken}/{own_name} it does not own"),
-            |r, m| format!("{r} {m}").contains(&taken),
-        )
-        .await?;
+    // The user's Secret must stand throughout — also if the implementation cleans up `taken`
+    // in the instant between the Secret's creation and the ConfigMap edit that selects it.
+    let t0 = Instant::now();
+    let event = loop {
+        let Some(now) = in_taken.get_opt(&own_name).await? else {
+            fail!("the foreign Secret {taken}/{own_name} was deleted")
+        };
+        check!(
+            now.metadata.resource_version == squatter.metadata.resource_version,
+            "the foreign Secret {taken}/{own_name} was changed (resourceVersion {:?} → {:?})",
+            squatter.metadata.resource_version,
+            now.metadata.resource_version
+        );
+        let warnings = ctx.warnings_since_start().await?;
+        if let Some(w) =
+            ctx.by_implementation(&warnings, |r, m| format!("{r} {m}").contains(&taken))?
+        {
+            break w.said();
+        }
+        if t0.elapsed() >= CONVERGE_DEADLINE {
+            let seen: Vec<String> = warnings.iter().map(|w| w.said()).collect();
+            fail!(
+                "no Warning Event by the implementation about the Secret {taken}/{own_name} it does \
+                 not own within {:.0} s; Warning Events seen: {seen:?}",
+                CONVERGE_DEADLINE.as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     ctx.figure("event", event);
     // Let a refresh happen if the implementation renews (TR1 judges whether it does): a
     // refresh is when a careless implementation rewrites the ServiceAccount.
