@@ -633,6 +633,12 @@ state = "{state}"
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["{cni_bin}"]
     conf_dir = "{cni_conf}"
+
+# NRI (plugins that adjust containers) is not used. Enabled, it listens on one machine-wide path,
+# /var/run/nri/nri.sock, which a second node, or the next node after a killed one left the file
+# behind, cannot bind ("address already in use"), and containerd then exits.
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
 "#,
         root = p("containerd/root"),
         state = p("containerd/state"),
