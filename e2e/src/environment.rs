@@ -117,22 +117,18 @@ impl Environment {
     /// The control plane and what the next run on it needs; `Err(self)` unless
     /// [`Environment::poolable`].
     pub(crate) fn into_pooled(self) -> Result<crate::pool::Pooled, Box<Self>> {
-        if !self.poolable() {
-            return Err(Box::new(self));
-        }
-        match (self.cluster, self.implementation_kubeconfig) {
-            (Cluster::Local(plane), Some(implementation_kubeconfig)) => Ok(crate::pool::Pooled {
+        match self {
+            Self {
+                cluster: Cluster::Local(plane),
+                implementation_kubeconfig: Some(implementation_kubeconfig),
+                baseline,
+                ..
+            } if plane.node().is_none() => Ok(crate::pool::Pooled {
                 plane: *plane,
-                baseline: self.baseline,
+                baseline,
                 implementation_kubeconfig,
             }),
-            (cluster, implementation_kubeconfig) => Err(Box::new(Self {
-                cluster,
-                kube: self.kube,
-                run_id: self.run_id,
-                baseline: self.baseline,
-                implementation_kubeconfig,
-            })),
+            env => Err(Box::new(env)),
         }
     }
 
